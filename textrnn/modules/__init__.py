@@ -1,0 +1,1 @@
+"""Neural building blocks: CRF, encoders, character features, pooling."""
