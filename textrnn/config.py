@@ -1,0 +1,137 @@
+"""Frozen settings for models and training, each round-tripping through JSON.
+
+A saved model carries the config that built it; the ``architecture`` string is versioned
+(``birnn-tagger/1``) so that later releases keep loading old folders.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any, Dict, Optional, Tuple
+
+from .errors import ConfigError
+
+RNN_TYPES = ("lstm", "gru")
+CHAR_ENCODERS = ("cnn", "lstm", "none")
+POOLINGS = ("last", "mean", "max", "attention")
+
+
+def _check_choice(name: str, value: str, choices: Tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(choices)}; got {value!r}")
+
+
+def _check_positive(**values: float) -> None:
+    for name, value in values.items():
+        if value is not None and value <= 0:
+            raise ConfigError(f"{name} must be positive; got {value}")
+
+
+class _JSONMixin:
+    """to_dict / from_dict / to_json_file that keep tuples as tuples and ignore nothing silently."""
+
+    def to_dict(self) -> Dict[str, Any]:
+        return dataclasses.asdict(self)  # type: ignore[call-overload]
+
+    @classmethod
+    def from_dict(cls, data: Dict[str, Any]):
+        names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise ConfigError(f"{cls.__name__} does not know the setting(s) {', '.join(unknown)}")
+        kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+        return cls(**kwargs)
+
+    def replace(self, **changes):
+        return dataclasses.replace(self, **changes)  # type: ignore[type-var]
+
+
+@dataclass(frozen=True)
+class EncoderConfig(_JSONMixin):
+    """A stacked bidirectional LSTM or GRU over packed sequences."""
+
+    rnn: str = "lstm"
+    hidden_size: int = 256  # per direction
+    num_layers: int = 1
+    dropout: float = 0.5  # before and after the encoder
+
+    def __post_init__(self):
+        _check_choice("rnn", self.rnn, RNN_TYPES)
+        _check_positive(hidden_size=self.hidden_size, num_layers=self.num_layers)
+        if not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(f"dropout must be in [0, 1); got {self.dropout}")
+
+
+@dataclass(frozen=True)
+class TaggerConfig(_JSONMixin):
+    """Everything needed to rebuild a BiRNN tagger, without its weights."""
+
+    vocab_size: int
+    num_tags: int = 0
+    labels: Tuple[str, ...] = ()
+    scheme: str = "IOB2"
+    word_dim: int = 50
+    num_trainable_words: Optional[int] = None  # rows past this index are frozen pretrained vectors
+    num_chars: int = 0
+    char_encoder: str = "cnn"
+    char_dim: int = 30
+    char_filters: int = 30  # CNN filters, or hidden size per direction of the char LSTM
+    char_kernel: int = 3
+    max_word_length: int = 30  # longer words are cut for the character features only
+    rnn: str = "lstm"
+    hidden_size: int = 256
+    num_layers: int = 1
+    dropout: float = 0.5
+    use_crf: bool = True
+    architecture: str = "birnn-tagger/1"
+
+    def __post_init__(self):
+        if self.labels and self.num_tags and len(self.labels) != self.num_tags:
+            raise ConfigError(f"num_tags is {self.num_tags} but {len(self.labels)} labels were given")
+        if self.labels and not self.num_tags:
+            object.__setattr__(self, "num_tags", len(self.labels))
+        _check_positive(vocab_size=self.vocab_size, num_tags=self.num_tags, word_dim=self.word_dim)
+        _check_choice("char_encoder", self.char_encoder, CHAR_ENCODERS)
+        if self.char_encoder != "none" and self.num_chars <= 0:
+            raise ConfigError("char features need num_chars > 0 (the size of the character vocabulary)")
+        EncoderConfig(self.rnn, self.hidden_size, self.num_layers, self.dropout)  # validates
+
+    @property
+    def encoder(self) -> EncoderConfig:
+        return EncoderConfig(self.rnn, self.hidden_size, self.num_layers, self.dropout)
+
+
+@dataclass(frozen=True)
+class TrainingConfig(_JSONMixin):
+    """Settings of the training loop; the loop itself knows nothing of the model."""
+
+    max_epochs: int = 50
+    batch_size: int = 32
+    eval_batch_size: int = 256
+    optimizer: str = "sgd"  # sgd | adam | adamw
+    lr: float = 0.015
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    schedule: str = "inverse"  # inverse: lr / (1 + decay * epoch); linear; plateau; constant
+    lr_decay: float = 0.05
+    clip_norm: Optional[float] = 5.0
+    patience: Optional[int] = None  # stop after this many epochs without a better dev score
+    max_seconds: Optional[float] = None  # stop after the epoch that passes this training time
+    seed: int = 42
+    metric: str = "f1"  # the dev metric that selects the best epoch
+    extra: Dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self):
+        _check_choice("optimizer", self.optimizer, ("sgd", "adam", "adamw"))
+        _check_choice("schedule", self.schedule, ("inverse", "linear", "plateau", "constant"))
+        _check_positive(max_epochs=self.max_epochs, batch_size=self.batch_size, lr=self.lr,
+                        eval_batch_size=self.eval_batch_size, clip_norm=self.clip_norm,
+                        patience=self.patience, max_seconds=self.max_seconds)
+
+
+def save_json(data: Dict[str, Any], path) -> None:
+    """Write JSON whole or not at all (temp file, then an atomic rename)."""
+    from .utils import atomic_write_text
+
+    atomic_write_text(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")

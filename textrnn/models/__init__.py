@@ -1,0 +1,1 @@
+"""Models: nn.Modules that own their loss and decoding."""

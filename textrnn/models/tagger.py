@@ -1,0 +1,94 @@
+"""BiLSTM/BiGRU sequence tagger: words (+ characters) -> encoder -> emissions -> CRF or softmax."""
+from __future__ import annotations
+
+from typing import Dict, List, Optional, Tuple
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..config import TaggerConfig
+from ..modules.chars import char_encoder
+from ..modules.crf import CRF
+from ..modules.embedding import WordEmbedding
+from ..modules.encoder import BiRNNEncoder
+from .. import tags as tag_schemes
+
+Batch = Dict[str, torch.Tensor]
+
+
+def crf_constraints(labels, scheme: str) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Allowed transitions, starts and ends of the tag scheme, as bool tensors for the CRF."""
+    allowed, start, end = tag_schemes.allowed_transitions(list(labels), scheme)
+    return (torch.tensor(allowed, dtype=torch.bool), torch.tensor(start, dtype=torch.bool),
+            torch.tensor(end, dtype=torch.bool))
+
+
+class BiRNNTagger(nn.Module):
+    """One frozen config builds it; ``loss(batch)`` trains it and ``decode(batch)`` tags with it.
+
+    A batch holds ``words`` (batch, seq), ``lengths`` (batch,), ``mask`` (batch, seq), ``chars``
+    (real_tokens, word_len) for the real tokens in row-major order, and for training ``tags``.
+    """
+
+    def __init__(self, config: TaggerConfig, embeddings: Optional[torch.Tensor] = None):
+        super().__init__()
+        self.config = config
+        self.words = WordEmbedding(config.vocab_size, config.word_dim, config.num_trainable_words,
+                                   embeddings)
+        self.chars = char_encoder(config.char_encoder, config.num_chars, config.char_dim,
+                                  config.char_filters, config.char_kernel)
+        input_size = config.word_dim + (self.chars.output_size if self.chars is not None else 0)
+        self.dropout = nn.Dropout(config.dropout)
+        self.encoder = BiRNNEncoder(input_size, config.hidden_size, config.num_layers, config.rnn,
+                                    config.dropout)
+        self.proj = nn.Linear(self.encoder.output_size, config.num_tags)
+        self.crf = None
+        if config.use_crf:
+            constraints = crf_constraints(config.labels, config.scheme) if config.labels else (None,) * 3
+            self.crf = CRF(config.num_tags, *constraints)
+
+    def emissions(self, batch: Batch) -> torch.Tensor:
+        words, mask = batch["words"], batch["mask"]
+        x = self.words(words)  # (batch, seq, word_dim)
+        if self.chars is not None:
+            feats = self.chars(batch["chars"])  # (real_tokens, char_features)
+            char_x = x.new_zeros(*mask.shape, feats.size(-1))  # (batch, seq, char_features)
+            char_x[mask] = feats
+            x = torch.cat([x, char_x], dim=-1)  # (batch, seq, input)
+        h = self.encoder(self.dropout(x), batch["lengths"])  # (batch, seq, 2 * hidden)
+        return self.proj(self.dropout(h))  # (batch, seq, num_tags)
+
+    def forward(self, batch: Batch) -> torch.Tensor:
+        """The training loss; the trainer calls the module so that DDP sees the forward pass."""
+        return self.loss(batch)
+
+    def loss(self, batch: Batch) -> torch.Tensor:
+        """Negative log-likelihood summed over the sentences of the batch (as Ma and Hovy)."""
+        emissions, mask, gold = self.emissions(batch), batch["mask"], batch["tags"]
+        if self.crf is not None:
+            return self.crf(emissions, gold, mask, reduction="sum")
+        return F.cross_entropy(emissions[mask], gold[mask], reduction="sum")
+
+    def decode(self, batch: Batch) -> List[List[int]]:
+        """The best tag ids of each sentence (Viterbi under the scheme's constraints, or argmax)."""
+        emissions, mask = self.emissions(batch), batch["mask"]
+        if self.crf is not None:
+            return self.crf.decode(emissions, mask)
+        best = emissions.argmax(dim=-1)  # (batch, seq)
+        return [row[:n].tolist() for row, n in zip(best, batch["lengths"].tolist())]
+
+    def decode_with_scores(self, batch: Batch) -> Tuple[List[List[int]], List[List[float]]]:
+        """Best tags and each token's posterior probability of its tag (CRF marginals or softmax)."""
+        emissions, mask = self.emissions(batch), batch["mask"]
+        if self.crf is not None:
+            paths = self.crf.decode(emissions, mask)
+            probs = self.crf.marginals(emissions, mask)  # (batch, seq, num_tags)
+        else:
+            probs = emissions.softmax(dim=-1)
+            paths = [row[:n].tolist() for row, n in zip(probs.argmax(-1), batch["lengths"].tolist())]
+        scores = []
+        for i, path in enumerate(paths):
+            idx = torch.tensor(path, dtype=torch.long)
+            scores.append(probs[i, torch.arange(len(path)), idx].tolist())
+        return paths, scores

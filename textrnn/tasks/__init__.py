@@ -1,0 +1,1 @@
+"""Tasks as users see them: strings in, labels out (tagging, classification)."""

@@ -1,0 +1,1 @@
+"""The training loop, batching and metrics; none of it knows which model it trains."""

@@ -1,0 +1,170 @@
+"""Vocabularies: words (a `tokenizers` WordLevel model saved as tokenizer.json), characters, labels.
+
+The word vocabulary is a real ``tokenizers.Tokenizer``: its normalizer (lowercase, optional
+digits -> 0) and a pre-tokenizer that keeps character offsets (English words and punctuation,
+CJK split per character) travel inside ``tokenizer.json``, so the file also loads with
+``tokenizers.Tokenizer.from_file`` and encodes raw text on its own.
+"""
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+
+from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers
+
+from .errors import DataFormatError
+from .utils import PathLike, atomic_write_text
+
+PAD, UNK = "<pad>", "<unk>"
+
+# One alternative per kind of token, tried in order: a CJK character alone; abbreviations (U.S.);
+# numbers with inner separators (1,200.50, 2-1, 12:30); clitics ('s); words joined by hyphens;
+# any other visible character alone. Whitespace separates and is never part of a token.
+_CJK = r"\p{Han}\p{Hiragana}\p{Katakana}\p{Hangul}"
+TOKEN_PATTERN = (
+    rf"[{_CJK}]"
+    r"|(?:\p{L}\.){2,}"
+    r"|\p{N}+(?:[.,:/-]\p{N}+)*"
+    r"|['’]\p{L}+"
+    rf"|[^\s\p{{P}}\p{{S}}{_CJK}]+(?:-[^\s\p{{P}}\p{{S}}{_CJK}]+)*"
+    r"|\S"
+)
+
+
+def text_pre_tokenizer() -> pre_tokenizers.PreTokenizer:
+    """Splits raw text into (token, (start, end)) with exact character offsets."""
+    return pre_tokenizers.Sequence(
+        [pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Split(Regex(TOKEN_PATTERN), "isolated")]
+    )
+
+
+def pre_tokenize(text: str) -> List[Tuple[str, Tuple[int, int]]]:
+    """``"U.S. troops"`` -> ``[("U.S.", (0, 4)), ("troops", (5, 11))]``."""
+    return _PRE_TOKENIZER.pre_tokenize_str(text)
+
+
+_PRE_TOKENIZER = text_pre_tokenizer()
+
+
+def _normalizer(lowercase: bool, digits_to_zero: bool) -> Optional[normalizers.Normalizer]:
+    steps = []
+    if lowercase:
+        steps.append(normalizers.Lowercase())
+    if digits_to_zero:
+        steps.append(normalizers.Replace(Regex(r"\d"), "0"))
+    return normalizers.Sequence(steps) if steps else None
+
+
+class WordVocab:
+    """Word -> id through a `tokenizers` WordLevel model; id 0 is padding, id 1 is unknown."""
+
+    def __init__(self, tokenizer: Tokenizer):
+        self.tokenizer = tokenizer
+        self._ids: Dict[str, int] = tokenizer.get_vocab()
+        if self._ids.get(PAD) != 0 or self._ids.get(UNK) != 1:
+            raise DataFormatError(None, None, f"a word vocabulary must map {PAD} to 0 and {UNK} to 1")
+        self._normalize = tokenizer.normalizer.normalize_str if tokenizer.normalizer else (lambda w: w)
+        self._cache: Dict[str, int] = {}
+        self.counts: Counter = Counter()  # training frequencies of normalised words, when built here
+
+    @classmethod
+    def build(
+        cls,
+        sentences: Iterable[Sequence[str]],
+        *,
+        min_freq: int = 1,
+        lowercase: bool = True,
+        digits_to_zero: bool = False,
+        extra_words: Iterable[str] = (),
+    ) -> "WordVocab":
+        """Words seen at least ``min_freq`` times (most frequent first), then ``extra_words``."""
+        normalizer = _normalizer(lowercase, digits_to_zero)
+        norm = normalizer.normalize_str if normalizer else (lambda w: w)
+        counts = Counter(norm(w) for sentence in sentences for w in sentence)
+        frequent = [w for w, c in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])) if c >= min_freq]
+        vocab = cls.from_words(frequent + [norm(w) for w in extra_words], lowercase=lowercase,
+                               digits_to_zero=digits_to_zero)
+        vocab.counts = counts
+        return vocab
+
+    @classmethod
+    def from_words(cls, words: Iterable[str], *, lowercase: bool = True,
+                   digits_to_zero: bool = False) -> "WordVocab":
+        """A vocabulary of exactly these (already normalised) words, after <pad> and <unk>."""
+        entries: Dict[str, int] = {PAD: 0, UNK: 1}
+        for w in words:
+            entries.setdefault(w, len(entries))
+        tokenizer = Tokenizer(models.WordLevel(entries, unk_token=UNK))
+        tokenizer.normalizer = _normalizer(lowercase, digits_to_zero)
+        tokenizer.pre_tokenizer = text_pre_tokenizer()
+        return cls(tokenizer)
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    @property
+    def words(self) -> List[str]:
+        """All entries, in id order."""
+        return [w for w, _ in sorted(self._ids.items(), key=lambda kv: kv[1])]
+
+    def normalize(self, word: str) -> str:
+        return self._normalize(word)
+
+    def id(self, word: str) -> int:
+        """The id of one (already pre-tokenized) word; unknown words map to 1."""
+        i = self._cache.get(word)
+        if i is None:
+            i = self._ids.get(self._normalize(word), 1)
+            if len(self._cache) < 1_000_000:
+                self._cache[word] = i
+        return i
+
+    def encode(self, words: Sequence[str]) -> List[int]:
+        return [self.id(w) for w in words]
+
+    def save(self, path: PathLike) -> None:
+        atomic_write_text(path, self.tokenizer.to_str(pretty=False))
+
+    @classmethod
+    def load(cls, path: PathLike) -> "WordVocab":
+        try:
+            return cls(Tokenizer.from_file(str(path)))
+        except Exception as err:  # tokenizers raises a bare Exception with a serde message
+            if isinstance(err, DataFormatError):
+                raise DataFormatError(path, None, err.message) from None
+            raise DataFormatError(path, None, f"not a readable tokenizers file ({err})") from None
+
+
+class CharVocab:
+    """Characters of the training words (case kept); id 0 is padding, id 1 is unknown."""
+
+    def __init__(self, chars: Sequence[str]):
+        self.chars = list(chars)
+        if self.chars[:2] != [PAD, UNK]:
+            raise DataFormatError(None, None, f"a character vocabulary must start with {PAD}, {UNK}")
+        self._ids = {c: i for i, c in enumerate(self.chars)}
+
+    @classmethod
+    def build(cls, sentences: Iterable[Sequence[str]], min_freq: int = 1) -> "CharVocab":
+        counts = Counter(c for sentence in sentences for w in sentence for c in w)
+        chars = sorted((c for c, n in counts.items() if n >= min_freq), key=lambda c: (-counts[c], c))
+        return cls([PAD, UNK] + chars)
+
+    def __len__(self) -> int:
+        return len(self.chars)
+
+    def encode_word(self, word: str, max_length: int) -> List[int]:
+        ids = self._ids
+        return [ids.get(c, 1) for c in word[:max_length]] or [1]
+
+    def save(self, path: PathLike) -> None:
+        atomic_write_text(path, json.dumps({"chars": self.chars}, ensure_ascii=False))
+
+    @classmethod
+    def load(cls, path: PathLike) -> "CharVocab":
+        try:
+            return cls(json.loads(Path(path).read_text(encoding="utf-8"))["chars"])
+        except (OSError, ValueError, KeyError, TypeError) as err:
+            raise DataFormatError(path, None, f"expected a JSON object with a 'chars' list ({err})") from None
