@@ -18,8 +18,10 @@ import time
 from pathlib import Path
 
 from textrnn.data import load_corpus
+from textrnn.hub import write_model_card
 from textrnn.options import add_tagger_args, add_training_args, set_threads, tagger_kwargs, training_config
 from textrnn.tasks.tagging import build_tagger, train_tagger
+from textrnn.training.trainer import remove_checkpoint
 from textrnn.utils import default_data_dir, setup_logging
 
 logger = logging.getLogger("recipes.ner_conll2003")
@@ -53,11 +55,11 @@ def main(argv=None) -> dict:
     tagger = build_tagger(corpus["train"], **tagger_kwargs(args))
     result = train_tagger(tagger, corpus["train"], corpus["validation"], config,
                           output_dir=args.output_dir, resume=args.resume)
+    tagger.save_pretrained(args.output_dir)
     start = time.perf_counter()
     test = tagger.evaluate(corpus["test"])
     test_seconds = time.perf_counter() - start
     plus = tagger.evaluate(conllpp)
-    tagger.save_pretrained(args.output_dir)
     results = {
         "recipe": "ner_conll2003", "rnn": args.rnn, "crf": args.crf, "char_features": args.char_features,
         "embeddings": Path(args.embeddings).name if args.embeddings else None,
@@ -70,6 +72,11 @@ def main(argv=None) -> dict:
         "seed": args.seed, "output_dir": args.output_dir,
     }
     (Path(args.output_dir) / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    write_model_card(args.output_dir, "token-classification", dataset="conll2003",
+                     metrics={"f1": test["f1"], "precision": test["precision"], "recall": test["recall"],
+                              "strict_f1": test["strict_f1"]},
+                     training={**config.to_dict(), "embeddings": results["embeddings"]})
+    remove_checkpoint(args.output_dir)  # the saved model is complete; nothing left to resume
     print(json.dumps(results), flush=True)
     return results
 

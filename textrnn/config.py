@@ -103,6 +103,42 @@ class TaggerConfig(_JSONMixin):
 
 
 @dataclass(frozen=True)
+class ClassifierConfig(_JSONMixin):
+    """Everything needed to rebuild a BiRNN text classifier, without its weights."""
+
+    vocab_size: int
+    labels: Tuple[str, ...] = ()
+    multi_label: bool = False
+    thresholds: Tuple[float, ...] = ()  # multi-label: one decision threshold per label (default 0.5)
+    class_weights: Tuple[float, ...] = ()  # loss weight per label, for imbalanced data
+    word_dim: int = 50
+    num_trainable_words: Optional[int] = None
+    rnn: str = "lstm"
+    hidden_size: int = 150
+    num_layers: int = 1
+    dropout: float = 0.5
+    pooling: str = "max"
+    architecture: str = "birnn-classifier/1"
+
+    def __post_init__(self):
+        _check_positive(vocab_size=self.vocab_size, word_dim=self.word_dim)
+        if len(self.labels) < 2 and not self.multi_label:
+            raise ConfigError(f"a classifier needs at least 2 labels; got {list(self.labels)}")
+        _check_choice("pooling", self.pooling, POOLINGS)
+        for name in ("thresholds", "class_weights"):
+            values = getattr(self, name)
+            if values and len(values) != len(self.labels):
+                raise ConfigError(f"{name} has {len(values)} values for {len(self.labels)} labels")
+        if self.thresholds and not self.multi_label:
+            raise ConfigError("thresholds apply to multi-label classifiers only")
+        EncoderConfig(self.rnn, self.hidden_size, self.num_layers, self.dropout)  # validates
+
+    @property
+    def num_labels(self) -> int:
+        return len(self.labels)
+
+
+@dataclass(frozen=True)
 class TrainingConfig(_JSONMixin):
     """Settings of the training loop; the loop itself knows nothing of the model."""
 

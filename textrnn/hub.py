@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from pathlib import Path
 from typing import Any, Callable, Dict, Optional
 
@@ -16,7 +17,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from .errors import DataFormatError
-from .utils import PathLike, atomic_directory, atomic_write_text
+from .utils import PathLike, atomic_write_text
 
 logger = logging.getLogger(__name__)
 
@@ -30,15 +31,21 @@ PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".ckpt")
 
 def write_model_folder(path: PathLike, config: Dict[str, Any], state_dict: Dict[str, torch.Tensor],
                        write_extra: Callable[[Path], None], card: Optional[str] = None) -> Path:
-    """Write the whole folder in a temporary place, then rename it over ``path``."""
+    """Write each file whole (temp file, then rename), config.json last, beside what is there.
+
+    The folder may also hold a run's metrics and checkpoint, so it is not replaced wholesale; a
+    crash part-way leaves the previous config.json, never a half-written file.
+    """
     path = Path(path)
-    with atomic_directory(path) as tmp:
-        atomic_write_text(tmp / CONFIG_NAME, json.dumps(config, indent=2, ensure_ascii=False) + "\n")
-        save_file({k: v.detach().contiguous().cpu() for k, v in state_dict.items()},
-                  str(tmp / WEIGHTS_NAME), metadata={"format": "pt"})
-        write_extra(tmp)
-        if card is not None:
-            atomic_write_text(tmp / CARD_NAME, card)
+    path.mkdir(parents=True, exist_ok=True)
+    tmp = path / f".{WEIGHTS_NAME}.tmp"
+    save_file({k: v.detach().contiguous().cpu() for k, v in state_dict.items()}, str(tmp),
+              metadata={"format": "pt"})
+    os.replace(tmp, path / WEIGHTS_NAME)
+    write_extra(path)
+    if card is not None:
+        atomic_write_text(path / CARD_NAME, card)
+    atomic_write_text(path / CONFIG_NAME, json.dumps(config, indent=2, ensure_ascii=False) + "\n")
     return path
 
 
@@ -101,3 +108,71 @@ def resolve_folder(name_or_path: PathLike, revision: Optional[str] = None) -> Pa
                               f"reached (offline?); pass a local model folder instead ({err})") from None
     except HfHubHTTPError as err:
         raise DataFormatError(name, None, f"the hub refused this model id ({err})") from None
+
+
+# what a model folder holds that belongs on the hub (not checkpoints, logs or plots of the run)
+HUB_FILES = [CONFIG_NAME, WEIGHTS_NAME, TOKENIZER_NAME, CHARS_NAME, CARD_NAME, "results.json",
+             "test_metrics.json", "confusion_matrix.png"]
+
+
+def push_to_hub(folder: PathLike, repo_id: str, *, private: Optional[bool] = None, token: Optional[str] = None,
+                revision: Optional[str] = None, commit_message: str = "Upload textrnn model"):
+    """Create the repo if needed and upload the model's files in one commit; returns the commit URL."""
+    from huggingface_hub import HfApi
+
+    folder = Path(folder)
+    read_config(folder)  # refuse to upload something that is not a model folder
+    if not (folder / WEIGHTS_NAME).exists():
+        raise DataFormatError(folder, None, f"no {WEIGHTS_NAME}: nothing to push")
+    api = HfApi(token=token)
+    api.create_repo(repo_id, private=private, exist_ok=True)
+    info = api.upload_folder(repo_id=repo_id, folder_path=str(folder), revision=revision,
+                             allow_patterns=HUB_FILES, commit_message=commit_message)
+    return info.commit_url
+
+
+def write_model_card(folder: PathLike, task: str, **kwargs: Any) -> None:
+    """Write README.md into a saved model folder, built from its own config.json."""
+    folder = Path(folder)
+    atomic_write_text(folder / CARD_NAME, model_card(task, read_config(folder), **kwargs))
+
+
+def model_card(task: str, config: Dict[str, Any], *, dataset: Optional[str] = None,
+               metrics: Optional[Dict[str, float]] = None, training: Optional[Dict[str, Any]] = None,
+               repo_id: str = "PATH_OR_REPO_ID") -> str:
+    """A README.md whose YAML header carries ``model-index`` results, so the hub shows the scores."""
+    from huggingface_hub import EvalResult, ModelCard, ModelCardData
+
+    hf_task = "token-classification" if task == "token-classification" else "text-classification"
+    results = [EvalResult(task_type=hf_task, dataset_type=dataset or "custom", dataset_name=dataset or "custom",
+                          dataset_split="test", metric_type=name, metric_value=round(value, 2))
+               for name, value in (metrics or {}).items()]
+    data = ModelCardData(library_name="textrnn", tags=["textrnn", "rnn", config.get("rnn", "lstm"), hf_task],
+                         pipeline_tag=hf_task, datasets=[dataset] if dataset else None,
+                         model_name=repo_id, eval_results=results or None, license="apache-2.0")
+    labels = ", ".join(config.get("labels", []))
+    pipe = "ner" if hf_task == "token-classification" else "text-classification"
+    lines = [
+        f"# {repo_id}", "",
+        f"A {config['architecture']} model trained with textrnn: "
+        f"a bidirectional {config.get('rnn', 'lstm').upper()} ({config.get('hidden_size')} per direction, "
+        f"{config.get('num_layers', 1)} layer(s))"
+        + (" with a CRF" if config.get("use_crf") else "") + f" for {hf_task}.", "",
+        "## Usage", "", "```python", "from textrnn import pipeline",
+        f'model = pipeline("{pipe}", model="{repo_id}")', 'model("Your text here.")', "```", "",
+        "## Labels", "", labels or "(none)", "",
+    ]
+    if dataset:
+        lines += ["## Training data", "",
+                  f"`{dataset}`; see its data card in textrnn's `data_cards/{dataset}.md` for source, "
+                  "licence, splits and counts.", ""]
+    if metrics:
+        lines += ["## Results (test split)", "", "| metric | value |", "|---|---|"]
+        lines += [f"| {k} | {v:.2f} |" for k, v in metrics.items()] + [""]
+    if training:
+        lines += ["## Training settings", "", "```json", json.dumps(training, indent=2), "```", ""]
+    lines += ["## Intended use and limits", "",
+              "For research and as a fast CPU baseline. The model only knows the label set and the kind "
+              "of text it was trained on; expect lower scores on other domains, and check its output "
+              "before relying on it.", ""]
+    return ModelCard.from_template(data, template_str="---\n{{ card_data }}\n---\n\n" + "\n".join(lines)).content

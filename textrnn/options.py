@@ -30,6 +30,7 @@ def add_training_args(parser: argparse.ArgumentParser, **defaults: Any) -> None:
     g.add_argument("--output-dir", default=d.get("output_dir"), help="model folder, metrics and checkpoints")
     g.add_argument("--resume", action="store_true", help="continue from the checkpoint in --output-dir")
     g.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: all cores)")
+    parser.set_defaults(metric=d["metric"])  # the dev score that picks the best epoch
 
 
 def training_config(args: argparse.Namespace) -> TrainingConfig:
@@ -37,7 +38,7 @@ def training_config(args: argparse.Namespace) -> TrainingConfig:
         max_epochs=args.max_epochs, batch_size=args.batch_size, optimizer=args.optimizer, lr=args.lr,
         momentum=args.momentum, weight_decay=args.weight_decay, schedule=args.schedule,
         lr_decay=args.lr_decay, clip_norm=args.clip_norm or None, patience=args.patience,
-        max_seconds=args.max_minutes * 60 if args.max_minutes else None, seed=args.seed,
+        max_seconds=args.max_minutes * 60 if args.max_minutes else None, seed=args.seed, metric=args.metric,
     )
 
 
@@ -80,3 +81,22 @@ def set_threads(args: argparse.Namespace) -> None:
 
     threads = args.threads or len(os.sched_getaffinity(0))
     torch.set_num_threads(threads)
+
+
+def add_classifier_args(parser: argparse.ArgumentParser, **defaults: Any) -> None:
+    add_encoder_args(parser, **defaults)
+    g = parser.add_argument_group("classifier")
+    g.add_argument("--pooling", choices=("last", "mean", "max", "attention"), default=defaults.get("pooling", "max"),
+                   help="how encoder states become one text vector (default %(default)s)")
+    g.add_argument("--min-freq", type=int, default=defaults.get("min_freq", 1),
+                   help="words seen fewer times in training map to <unk>")
+    g.add_argument("--balanced-weights", action="store_true",
+                   help="weight the loss by inverse label frequency (imbalanced data)")
+
+
+def classifier_kwargs(args: argparse.Namespace) -> Dict[str, Any]:
+    """Keyword arguments for ``build_classifier`` from parsed flags."""
+    return dict(embeddings=args.embeddings, extra_pretrained=args.extra_pretrained, word_dim=args.word_dim,
+                seed=args.seed, min_freq=args.min_freq, rnn=args.rnn, hidden_size=args.hidden_size,
+                num_layers=args.num_layers, dropout=args.dropout, pooling=args.pooling,
+                balanced_weights=args.balanced_weights)

@@ -12,6 +12,9 @@ from typing import Iterator, Union
 PathLike = Union[str, os.PathLike]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+_FILE_MODE = 0o666 & ~_UMASK
 
 
 def default_data_dir() -> Path:
@@ -21,12 +24,18 @@ def default_data_dir() -> Path:
 
 def atomic_write_text(path: PathLike, text: str) -> None:
     """Write a text file whole or not at all: a crash leaves the old file (or none), never half."""
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_bytes(path: PathLike, data: bytes) -> None:
+    """Write a file whole or not at all (a temporary file beside it, then one rename)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.chmod(tmp, _FILE_MODE)  # mkstemp makes 0600 files; saved models are meant to be shared
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

@@ -48,8 +48,9 @@ def pre_tokenize(text: str) -> List[Tuple[str, Tuple[int, int]]]:
 _PRE_TOKENIZER = text_pre_tokenizer()
 
 
-def _normalizer(lowercase: bool, digits_to_zero: bool) -> Optional[normalizers.Normalizer]:
-    steps = []
+def _normalizer(lowercase: bool, digits_to_zero: bool,
+                unicode_normalize: bool = False) -> Optional[normalizers.Normalizer]:
+    steps = [normalizers.NFKC()] if unicode_normalize else []  # full-width ＡＢＣ１ -> ABC1
     if lowercase:
         steps.append(normalizers.Lowercase())
     if digits_to_zero:
@@ -77,27 +78,28 @@ class WordVocab:
         min_freq: int = 1,
         lowercase: bool = True,
         digits_to_zero: bool = False,
+        unicode_normalize: bool = False,
         extra_words: Iterable[str] = (),
     ) -> "WordVocab":
         """Words seen at least ``min_freq`` times (most frequent first), then ``extra_words``."""
-        normalizer = _normalizer(lowercase, digits_to_zero)
+        normalizer = _normalizer(lowercase, digits_to_zero, unicode_normalize)
         norm = normalizer.normalize_str if normalizer else (lambda w: w)
         counts = Counter(norm(w) for sentence in sentences for w in sentence)
         frequent = [w for w, c in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])) if c >= min_freq]
         vocab = cls.from_words(frequent + [norm(w) for w in extra_words], lowercase=lowercase,
-                               digits_to_zero=digits_to_zero)
+                               digits_to_zero=digits_to_zero, unicode_normalize=unicode_normalize)
         vocab.counts = counts
         return vocab
 
     @classmethod
-    def from_words(cls, words: Iterable[str], *, lowercase: bool = True,
-                   digits_to_zero: bool = False) -> "WordVocab":
+    def from_words(cls, words: Iterable[str], *, lowercase: bool = True, digits_to_zero: bool = False,
+                   unicode_normalize: bool = False) -> "WordVocab":
         """A vocabulary of exactly these (already normalised) words, after <pad> and <unk>."""
         entries: Dict[str, int] = {PAD: 0, UNK: 1}
         for w in words:
             entries.setdefault(w, len(entries))
         tokenizer = Tokenizer(models.WordLevel(entries, unk_token=UNK))
-        tokenizer.normalizer = _normalizer(lowercase, digits_to_zero)
+        tokenizer.normalizer = _normalizer(lowercase, digits_to_zero, unicode_normalize)
         tokenizer.pre_tokenizer = text_pre_tokenizer()
         return cls(tokenizer)
 

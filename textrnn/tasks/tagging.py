@@ -8,17 +8,15 @@ from __future__ import annotations
 import hashlib
 import logging
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence
 
 import torch
 
 from ..config import TaggerConfig, TrainingConfig
-from ..errors import DataFormatError
-from ..hub import (CHARS_NAME, TOKENIZER_NAME, load_state, read_config, read_weights, resolve_folder,
-                   write_model_folder)
+from ..hub import CHARS_NAME, TOKENIZER_NAME, load_state, read_weights, write_model_folder
 from ..models.tagger import BiRNNTagger
-from ..training.batching import BucketBatchSampler
 from ..training.metrics import entity_scores
+from .base import TaskModel, encode_split, fit, padded
 from ..vocab import CharVocab, WordVocab
 
 logger = logging.getLogger(__name__)
@@ -26,8 +24,10 @@ logger = logging.getLogger(__name__)
 ARCHITECTURE = "birnn-tagger/1"
 
 
-class SequenceTagger:
+class SequenceTagger(TaskModel):
     """``tagger.predict([["EU", "rejects", "German", "call"]])`` -> ``[["B-ORG", "O", "B-MISC", "O"]]``."""
+
+    architecture = ARCHITECTURE
 
     def __init__(self, model: BiRNNTagger, words: WordVocab, chars: Optional[CharVocab] = None):
         self.model = model
@@ -50,18 +50,14 @@ class SequenceTagger:
         if min(lengths) == 0:
             raise ValueError("cannot tag an empty sentence: every sentence needs at least one token")
         longest = max(lengths)
-        batch = {
-            "words": torch.tensor([it["words"] + [0] * (longest - n) for it, n in zip(items, lengths)]),
-            "lengths": torch.tensor(lengths),
-        }
+        batch = {"words": padded([it["words"] for it in items], longest), "lengths": torch.tensor(lengths)}
         batch["mask"] = torch.arange(longest).unsqueeze(0) < batch["lengths"].unsqueeze(1)
         if self.chars is not None:
             # (real_tokens, word_len): only real tokens get character features
             flat = [w for it in items for w in it["chars"]]
-            width = max(map(len, flat))
-            batch["chars"] = torch.tensor([w + [0] * (width - len(w)) for w in flat])
+            batch["chars"] = padded(flat, max(map(len, flat)))
         if "tags" in items[0]:
-            batch["tags"] = torch.tensor([it["tags"] + [0] * (longest - n) for it, n in zip(items, lengths)])
+            batch["tags"] = padded([it["tags"] for it in items], longest)
         return batch
 
     # prediction --------------------------------------------------------------------------------
@@ -74,10 +70,7 @@ class SequenceTagger:
         encoded = [self.encode(s) for s in sentences]
         tags: List[Optional[List[str]]] = [None] * len(encoded)
         scores: List[Optional[List[float]]] = [None] * len(encoded)
-        sampler = BucketBatchSampler([len(e["words"]) for e in encoded], batch_size, shuffle=False)
-        device = next(self.model.parameters()).device
-        for indices in sampler:
-            batch = {k: v.to(device) for k, v in self.collate([encoded[i] for i in indices]).items()}
+        for indices, batch in self.batches(encoded, batch_size):
             if with_scores:
                 paths, probs = self.model.decode_with_scores(batch)
             else:
@@ -111,13 +104,7 @@ class SequenceTagger:
 
     @classmethod
     def from_pretrained(cls, name_or_path, revision: Optional[str] = None) -> "SequenceTagger":
-        folder = resolve_folder(name_or_path, revision)
-        data = read_config(folder)
-        if data["architecture"] != ARCHITECTURE:
-            raise DataFormatError(folder / "config.json", None,
-                                  f"unknown architecture {data['architecture']!r}; this textrnn "
-                                  f"loads {ARCHITECTURE!r} taggers")
-        data = {k: v for k, v in data.items() if k not in ("task", "lowercase", "metrics")}
+        folder, data = cls._open_folder(name_or_path, revision)
         config = TaggerConfig.from_dict(data)
         words = WordVocab.load(folder / TOKENIZER_NAME)
         chars = CharVocab.load(folder / CHARS_NAME) if config.char_encoder != "none" else None
@@ -128,30 +115,37 @@ class SequenceTagger:
 
 
 # building and training -----------------------------------------------------------------------
+def initial_embeddings(sentences: Sequence[Sequence[str]], embeddings: Optional[str], *,
+                       extra_pretrained: int, lowercase: bool, word_dim: int, seed: int, min_freq: int = 1,
+                       unicode_normalize: bool = False):
+    """The word vocabulary and its initial vectors: (vocab, matrix or None, dim, trainable rows).
+
+    ``embeddings``: a vectors file (GloVe, word2vec, fastText), ``word2vec``/``fasttext`` to train
+    them on ``sentences`` with gensim, or None/``random`` for random vectors of ``word_dim``.
+    """
+    options = dict(lowercase=lowercase, unicode_normalize=unicode_normalize)
+    vocab = WordVocab.build(sentences, min_freq=min_freq, **options)
+    if embeddings in (None, "random"):
+        return vocab, None, word_dim, len(vocab)
+    from .. import embeddings as emb  # gensim is imported only when building from vectors
+
+    normalised = [[vocab.normalize(w) for w in s] for s in sentences]
+    vectors = emb.vectors_from_source(embeddings, corpus_sentences=normalised)
+    table = emb.build_embedding_matrix(vocab.words, vectors, train_counts=vocab.counts,
+                                       extra_pretrained=extra_pretrained, seed=seed)
+    vocab = WordVocab.from_words(table.words[2:], **options)
+    return vocab, torch.from_numpy(table.matrix), table.matrix.shape[1], table.num_trainable
+
+
 def build_tagger(train, *, embeddings: Optional[str] = None, extra_pretrained: int = 100_000,
                  lowercase: bool = True, word_dim: int = 100, seed: int = 42,
                  **config: Any) -> SequenceTagger:
-    """A fresh tagger whose vocabularies come from ``train`` (a Dataset of tokens + tags).
-
-    ``embeddings``: a vectors file (GloVe, word2vec, fastText), ``word2vec``/``fasttext`` to train
-    them on the training tokens with gensim, or None for random vectors of ``word_dim``.
-    """
-    from .. import embeddings as emb  # gensim is imported only when building from vectors
-
+    """A fresh tagger whose vocabularies come from ``train`` (a Dataset of tokens + tags)."""
     sentences = train["tokens"]
     labels = train.features["tags"].feature.names
-    vocab = WordVocab.build(sentences, lowercase=lowercase)
-    init = None
-    if embeddings not in (None, "random"):
-        vectors = emb.vectors_from_source(embeddings, corpus_sentences=sentences)
-        table = emb.build_embedding_matrix(vocab.words, vectors, train_counts=vocab.counts,
-                                           extra_pretrained=extra_pretrained, seed=seed)
-        logger.info("%s", table.coverage)
-        vocab = WordVocab.from_words(table.words[2:], lowercase=lowercase)
-        init = torch.from_numpy(table.matrix)
-        word_dim, num_trainable = table.matrix.shape[1], table.num_trainable
-    else:
-        num_trainable = len(vocab)
+    vocab, init, word_dim, num_trainable = initial_embeddings(
+        sentences, embeddings, extra_pretrained=extra_pretrained, lowercase=lowercase, word_dim=word_dim,
+        seed=seed)
     chars = CharVocab.build(sentences) if config.get("char_encoder", "cnn") != "none" else None
     torch.manual_seed(seed)
     tagger_config = TaggerConfig(vocab_size=len(vocab), labels=tuple(labels), word_dim=word_dim,
@@ -160,8 +154,9 @@ def build_tagger(train, *, embeddings: Optional[str] = None, extra_pretrained: i
     return SequenceTagger(BiRNNTagger(tagger_config, init), vocab, chars)
 
 
-def encode_split(tagger: SequenceTagger, dataset) -> List[Dict[str, List]]:
-    """Encode a Dataset split with ``Dataset.map`` (cached by datasets), then pull it into lists."""
+def train_tagger(tagger: SequenceTagger, train, dev, config: TrainingConfig,
+                 output_dir: Optional[str] = None, resume: bool = False, accelerator=None):
+    """Train on ``train``, select the best epoch on ``dev`` F1; the tagger ends with its best weights."""
     signature = hashlib.sha1(tagger.words.tokenizer.to_str().encode()
                              + repr(tagger.chars.chars if tagger.chars else None).encode()
                              + str(tagger.config.max_word_length).encode()).hexdigest()
@@ -172,30 +167,6 @@ def encode_split(tagger: SequenceTagger, dataset) -> List[Dict[str, List]]:
         cols["tags"] = batch["tags"]
         return cols
 
-    fingerprint = hashlib.sha1(f"{dataset._fingerprint}-{signature}".encode()).hexdigest()
-    mapped = dataset.map(encode_batch, batched=True, batch_size=2000, remove_columns=dataset.column_names,
-                         new_fingerprint=fingerprint, desc="encoding")
-    columns = {name: mapped[name] for name in mapped.column_names}
-    return [dict(zip(columns, values)) for values in zip(*columns.values())]
-
-
-def train_tagger(tagger: SequenceTagger, train, dev, config: TrainingConfig,
-                 output_dir: Optional[str] = None, resume: bool = False, accelerator=None):
-    """Train on ``train``, select the best epoch on ``dev`` F1; the tagger ends with its best weights."""
-    from torch.utils.data import DataLoader
-
-    from ..training.trainer import Trainer
-
-    items = encode_split(tagger, train)
-    sampler = BucketBatchSampler([len(it["words"]) for it in items], config.batch_size, shuffle=True,
-                                 seed=config.seed)
-    loader = DataLoader(items, batch_sampler=sampler, collate_fn=tagger.collate)
-
-    def evaluate(model) -> Dict[str, Any]:
-        tagger.model = model
-        return tagger.evaluate(dev, batch_size=config.eval_batch_size)
-
-    trainer = Trainer(tagger.model, config, loader, evaluate, output_dir, accelerator)
-    result = trainer.fit(resume=resume)
-    tagger.model = trainer.accelerator.unwrap_model(trainer.model)
-    return result
+    items = encode_split(tagger, train, encode_batch, signature)
+    return fit(tagger, items, lambda: tagger.evaluate(dev, batch_size=config.eval_batch_size), config,
+               output_dir, resume, accelerator)

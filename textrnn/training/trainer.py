@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,6 +51,11 @@ class _State:
     train_seconds: float = 0.0
 
 
+def remove_checkpoint(output_dir) -> None:
+    """Drop a run's resume checkpoint once its finished model is safely saved."""
+    shutil.rmtree(Path(output_dir) / CHECKPOINT, ignore_errors=True)
+
+
 def build_optimizer(params, config: TrainingConfig) -> torch.optim.Optimizer:
     if config.optimizer == "sgd":
         return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum,
@@ -72,6 +78,8 @@ class Trainer:
         self.model, self.optimizer, self.loader = self.accelerator.prepare(model, optimizer, train_loader)
         self.evaluate = evaluate
         self.output_dir = Path(output_dir) if output_dir else None
+        if self.output_dir is not None:
+            self.output_dir.mkdir(parents=True, exist_ok=True)
         self.state = _State()
         self.best_weights: Optional[Dict[str, torch.Tensor]] = None
         self.steps_per_epoch = len(self.loader)
@@ -98,6 +106,8 @@ class Trainer:
     def fit(self, resume: bool = False) -> TrainResult:
         if resume:
             self._load_checkpoint()
+        elif self.output_dir is not None and self.accelerator.is_main_process:
+            (self.output_dir / "metrics.jsonl").unlink(missing_ok=True)  # a fresh run, a fresh log
         c, acc = self.config, self.accelerator
         stopped = "max_epochs"
         while self.state.epoch < c.max_epochs:

@@ -1,0 +1,115 @@
+"""The classifier contract: padding-exact pooling, multi-label learning, save/load, metrics and plot."""
+import itertools
+import random
+
+import pytest
+import torch
+
+from textrnn.config import TrainingConfig
+from textrnn.errors import DataFormatError
+from textrnn.modules.pooling import POOLINGS, pooling
+from textrnn.tasks.classification import TextClassifier, build_classifier, train_classifier
+from textrnn.training.metrics import classification_scores, plot_confusion_matrix
+from tests.helpers import TINY_SENTIMENT, classification_dataset, multilabel_dataset
+
+SMALL = dict(word_dim=16, hidden_size=12, dropout=0.0)
+
+
+@pytest.mark.parametrize("kind", sorted(POOLINGS))
+def test_pooling_ignores_padding(kind):
+    torch.manual_seed(0)
+    pool = pooling(kind, 8)
+    states = torch.randn(3, 6, 8)
+    lengths = torch.tensor([6, 2, 4])
+    mask = torch.arange(6).unsqueeze(0) < lengths.unsqueeze(1)
+    garbage = states.masked_fill(~mask.unsqueeze(-1), 1e4)  # what sits in padding must not matter
+    batch = pool(garbage, mask)
+    for i, n in enumerate(lengths.tolist()):
+        alone = pool(states[i:i + 1, :n], torch.ones(1, n, dtype=torch.bool))
+        assert torch.allclose(batch[i], alone[0], atol=1e-5)
+
+
+@pytest.mark.parametrize("kind", sorted(POOLINGS))
+def test_padded_batch_gives_same_logits_as_single_items(kind):
+    torch.manual_seed(1)
+    clf = build_classifier(classification_dataset(), pooling=kind, **SMALL)
+    clf.model.eval()
+    texts = [t for t, _ in TINY_SENTIMENT]
+    items = [clf.encode(t) for t in texts]
+    with torch.no_grad():
+        together = clf.model.logits(clf.collate(items))
+        for i, item in enumerate(items):
+            assert torch.allclose(together[i], clf.model.logits(clf.collate([item]))[0], atol=1e-5)
+
+
+def test_learns_tiny_sentiment_and_round_trips(tmp_path):
+    torch.manual_seed(2)
+    data = classification_dataset()
+    clf = build_classifier(data, **SMALL)
+    config = TrainingConfig(max_epochs=40, batch_size=4, optimizer="adam", lr=0.02, metric="accuracy", seed=0)
+    result = train_classifier(clf, data, data, config)
+    assert result.best_score == 100.0
+    folder = clf.save_pretrained(tmp_path / "clf")
+    loaded = TextClassifier.from_pretrained(folder)
+    texts = [t for t, _ in TINY_SENTIMENT] + ["an unseen sentence entirely"]
+    batch = clf.collate([clf.encode(t) for t in texts])
+    with torch.no_grad():
+        assert torch.equal(clf.model.logits(batch), loaded.model.logits(batch))
+    assert loaded.predict(texts) == clf.predict(texts)
+    top = loaded.predict(["这部电影很好看"], top_k=None)[0]
+    assert [d["label"] for d in top] == ["positive", "negative"] and sum(d["score"] for d in top) == pytest.approx(1)
+
+
+def test_multilabel_learns_synthetic_rules():
+    """Labels are which of three keyword groups a text contains; every combination occurs."""
+    rng = random.Random(0)
+    groups = {"sport": ["goal", "match", "team"], "money": ["bank", "price", "stock"], "food": ["bread", "soup"]}
+    filler = ["the", "a", "today", "news", "report", "about", "and", "some"]
+    rows = []
+    for combo in itertools.chain.from_iterable(itertools.combinations(groups, k) for k in range(4)):
+        for _ in range(12):
+            words = rng.sample(filler, 4) + [rng.choice(groups[g]) for g in combo]
+            rng.shuffle(words)
+            rows.append((" ".join(words), list(combo)))
+    labels = list(groups)
+    data = multilabel_dataset(rows, labels)
+    torch.manual_seed(3)
+    clf = build_classifier(data, **SMALL)
+    assert clf.config.multi_label
+    config = TrainingConfig(max_epochs=30, batch_size=16, optimizer="adam", lr=0.02, metric="micro_f1", seed=0)
+    result = train_classifier(clf, data, data, config)
+    assert result.best_metrics["micro_f1"] > 98
+    predicted = clf.predict(["the goal and the price today", "news about some soup", "a report today"])
+    assert [sorted(d["label"] for d in p) for p in predicted] == [["money", "sport"], ["food"], []]
+
+
+def test_classification_scores_and_confusion_png(tmp_path):
+    gold = ["pos", "pos", "neg", "neg", "neu"]
+    pred = ["pos", "neg", "neg", "neg", "pos"]
+    scores = classification_scores(gold, pred, ["neg", "neu", "pos"])
+    assert scores["accuracy"] == pytest.approx(60.0)
+    assert scores["confusion_matrix"]["matrix"] == [[2, 0, 0], [0, 0, 1], [1, 0, 1]]
+    # neg: P 2/3 R 1 F .8; neu: 0; pos: P .5 R .5 F .5 -> macro (80 + 0 + 50) / 3
+    assert scores["macro_f1"] == pytest.approx(130 / 3)
+    path = tmp_path / "cm.png"
+    plot_confusion_matrix(scores["confusion_matrix"], path)
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 1000
+    from PIL import Image
+
+    with Image.open(path) as image:
+        image.verify()
+
+
+def test_empty_text_is_a_clear_error():
+    clf = build_classifier(classification_dataset(), **SMALL)
+    with pytest.raises(ValueError, match="empty text"):
+        clf.predict(["   "])
+
+
+def test_pickle_in_place_of_safetensors_is_refused(tmp_path):
+    clf = build_classifier(classification_dataset(), **SMALL)
+    folder = clf.save_pretrained(tmp_path / "clf")
+    (folder / "model.safetensors").rename(folder / "pytorch_model.bin")
+    with pytest.raises(DataFormatError, match="pickle files are never loaded"):
+        TextClassifier.from_pretrained(folder)

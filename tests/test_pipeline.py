@@ -1,0 +1,103 @@
+"""Pipelines: raw text in, spans whose offsets are exact, in order, streamed, never truncated."""
+import types
+
+import pytest
+import torch
+
+from textrnn import pipeline
+from textrnn.pipelines.ner import segments
+from textrnn.tasks.classification import build_classifier
+from textrnn.tasks.tagging import build_tagger
+from textrnn.vocab import pre_tokenize
+from tests.helpers import classification_dataset, tagging_dataset
+
+TEXTS = [
+    "George Washington went to Washington.",
+    "Paris  and   Paris\nand\n\nParis again , Paris!",
+    "U.S. troops (3,000 of them) left on 12:30 -- said Smith's aide.",
+    "我在北京大学上学，北京很大。",
+    "Mixed 中文 and English: 张三去了 New York。",
+    "",
+]
+
+
+@pytest.fixture(scope="module")
+def ner():
+    torch.manual_seed(0)
+    tagger = build_tagger(tagging_dataset(), word_dim=8, hidden_size=8, char_dim=4, char_filters=4)
+    return pipeline("ner", model=tagger)
+
+
+@pytest.mark.parametrize("text", TEXTS)
+def test_pre_tokenizer_offsets_are_exact(text):
+    for token, (start, end) in pre_tokenize(text):
+        assert text[start:end] == token and token.strip() == token and token
+
+
+def test_chinese_is_split_per_character():
+    assert [t for t, _ in pre_tokenize("北京大学 ok")] == ["北", "京", "大", "学", "ok"]
+
+
+@pytest.mark.parametrize("aggregation", ["simple", "none"])
+def test_ner_spans_match_the_text(ner, aggregation):
+    results = ner(TEXTS, aggregation=aggregation)
+    assert len(results) == len(TEXTS)
+    for text, entities in zip(TEXTS, results):
+        for e in entities:
+            assert text[e["start"]:e["end"]] == e["word"]
+            assert 0.0 < e["score"] <= 1.0 and isinstance(e["score"], float)
+
+
+def test_input_kinds(ner):
+    single = ner(TEXTS[0])
+    assert isinstance(single, list) and ner([TEXTS[0]]) == [single]
+    consumed = []
+
+    def source():
+        for text in TEXTS * 200:
+            consumed.append(text)
+            yield text
+
+    stream = ner(source(), batch_size=4)
+    assert isinstance(stream, types.GeneratorType)
+    first = next(stream)
+    assert first == single
+    assert len(consumed) < len(TEXTS) * 200  # lazy: only the first chunk was read
+    assert len(list(stream)) == len(TEXTS) * 200 - 1
+
+
+def test_long_document_is_not_truncated(ner):
+    sentence = "Mary met John Smith in New York . "
+    text = sentence * (20_000 // len(sentence) + 1)
+    assert len(text) > 20_000
+    tokens = pre_tokenize(text)
+    prepared = ner.preprocess(text)
+    assert sum(b - a for a, b in prepared["segments"]) == len(tokens)
+    entities = ner(text, aggregation="none")
+    assert all(text[e["start"]:e["end"]] == e["word"] for e in entities)
+    assert max(e["index"] for e in entities) > len(tokens) - 10 or entities == []
+
+
+def test_segments_cover_every_token_without_sentence_ends():
+    tokens = ["w"] * 1000
+    spans = segments(tokens, max_tokens=256)
+    assert spans[0] == (0, 256) and spans[-1][1] == 1000
+    assert all(b - a <= 256 for a, b in spans) and sum(b - a for a, b in spans) == 1000
+
+
+def test_classification_pipeline_outputs():
+    torch.manual_seed(0)
+    clf = pipeline("sentiment-analysis", model=build_classifier(classification_dataset(), word_dim=8, hidden_size=8))
+    out = clf(["good film", "这部电影不好看"])
+    assert [set(d) for d in out] == [{"label", "score"}] * 2
+    everything = clf("good film", top_k=None)
+    assert sorted(d["label"] for d in everything) == ["negative", "positive"]
+    assert sum(d["score"] for d in everything) == pytest.approx(1.0)
+
+
+def test_wrong_task_for_model_is_a_clear_error():
+    clf = build_classifier(classification_dataset(), word_dim=8, hidden_size=8)
+    with pytest.raises(ValueError, match="needs a birnn-tagger model"):
+        pipeline("ner", model=clf)
+    with pytest.raises(ValueError, match="unknown task"):
+        pipeline("summarization", model=clf)

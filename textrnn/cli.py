@@ -1,0 +1,240 @@
+"""The ``textrnn`` command: train, evaluate, predict, embeddings, push.
+
+    textrnn train ner --train train.conll --dev dev.conll --embeddings glove.6B.50d.txt.gz --output-dir runs/ner
+    textrnn train classify --train train.csv --output-dir runs/clf
+    textrnn evaluate runs/ner --test test.conll
+    textrnn predict runs/ner < sentences.txt
+    textrnn embeddings train corpus.txt --method fasttext --output vectors.bin
+    textrnn push runs/ner my-org/my-ner
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Dict, List, Optional
+
+from . import options as opts
+from .errors import TextrnnError
+
+DATA_FLAGS = ("format", "scheme", "convert_to", "on_invalid", "token_column", "tag_column", "text_column",
+              "label_column", "header", "delimiter", "multi_label", "label_sep")
+
+
+def _add_data_args(p: argparse.ArgumentParser, task: str) -> None:
+    g = p.add_argument_group("data (any file the readers accept: CoNLL, BMES, CSV, TSV, JSONL)")
+    g.add_argument("--format", choices=("conll", "bmes", "csv", "tsv", "jsonl"), help="default: from the extension")
+    if task in ("ner", "any"):
+        g.add_argument("--scheme", choices=("IOB1", "IOB2", "BIOES", "BMES"), help="tag scheme of the file")
+        g.add_argument("--convert-to", choices=("IOB2", "BIOES", "BMES"), help="convert tags on reading")
+        g.add_argument("--on-invalid", choices=("error", "repair"), help="an invalid tag sequence: stop or repair")
+        g.add_argument("--token-column", type=int, help="CoNLL column of the token (default 0)")
+        g.add_argument("--tag-column", type=int, help="CoNLL column of the tag (default -1, the last)")
+    if task in ("classify", "any"):
+        g.add_argument("--text-column", help="CSV/TSV/JSONL column of the text (default: text)")
+        g.add_argument("--label-column", help="column of the label (default: label)")
+        g.add_argument("--header", type=lambda s: s.lower() in ("1", "yes", "true"), default=None,
+                       help="whether the CSV/TSV file has a header row (default: guess)")
+        g.add_argument("--delimiter", help="CSV/TSV field separator")
+        g.add_argument("--multi-label", action="store_true", help="several labels per text")
+        g.add_argument("--label-sep", help="separator of several labels in one field")
+
+
+def _data_kwargs(args: argparse.Namespace) -> Dict:
+    return {k: getattr(args, k) for k in DATA_FLAGS if getattr(args, k, None) not in (None, False)}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="textrnn", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--verbose", action="store_true", help="debug logging")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    train = commands.add_parser("train", help="train a tagger (ner) or a classifier (classify) on your files")
+    tasks = train.add_subparsers(dest="task", required=True, metavar="TASK")
+    for task, adder in (("ner", opts.add_tagger_args), ("classify", opts.add_classifier_args)):
+        help_text = ("BiLSTM/BiGRU(-CRF) tagger for any BIO-style tags" if task == "ner"
+                     else "BiLSTM/BiGRU text classifier, single- or multi-label")
+        p = tasks.add_parser(task, help=help_text, description=help_text)
+        p.add_argument("--train", required=True, help="training file")
+        p.add_argument("--dev", help="validation file (default: a fixed-seed tenth of --train)")
+        p.add_argument("--test", help="test file, scored once at the end")
+        _add_data_args(p, task)
+        adder(p)
+        if task == "ner":
+            opts.add_training_args(p, output_dir="runs/ner")
+        else:
+            opts.add_training_args(p, output_dir="runs/classifier", optimizer="adam", lr=1e-3,
+                                   schedule="constant", metric="accuracy", max_epochs=15)
+
+    ev = commands.add_parser("evaluate", help="score a saved model on a labelled file; ends with a JSON line")
+    ev.add_argument("model", help="model folder or hub id")
+    ev.add_argument("--test", required=True, help="labelled file")
+    ev.add_argument("--batch-size", type=int, default=256)
+    _add_data_args(ev, "any")
+
+    pr = commands.add_parser("predict", help="tag or classify raw text lines; writes JSON lines")
+    pr.add_argument("model", help="model folder or hub id")
+    pr.add_argument("input", nargs="?", default="-", help="a text file, one input per line (default: stdin)")
+    pr.add_argument("--batch-size", type=int, default=256)
+    pr.add_argument("--aggregation", choices=("simple", "none"), default="simple", help="NER: spans or tokens")
+    pr.add_argument("--top-k", type=int, default=1, help="classification: how many labels (0 = all)")
+
+    emb = commands.add_parser("embeddings", help="train Word2Vec/FastText vectors on your text with gensim")
+    emb_sub = emb.add_subparsers(dest="action", required=True, metavar="ACTION")
+    et = emb_sub.add_parser("train", help="train vectors on a text file (one sentence per line)")
+    et.add_argument("text", help="plain text file, one sentence per line")
+    et.add_argument("--output", required=True, help="where to save (word2vec text; .bin = fastText binary)")
+    et.add_argument("--method", choices=("word2vec", "fasttext"), default="word2vec")
+    et.add_argument("--dim", type=int, default=100)
+    et.add_argument("--window", type=int, default=5)
+    et.add_argument("--min-count", type=int, default=1)
+    et.add_argument("--epochs", type=int, default=10)
+    et.add_argument("--seed", type=int, default=0)
+    et.add_argument("--chars", action="store_true", help="train on characters (Chinese) instead of words")
+
+    push = commands.add_parser("push", help="upload a model folder to the Hugging Face hub")
+    push.add_argument("model", help="model folder")
+    push.add_argument("repo_id", help="hub repository, e.g. my-org/conll03-bilstm-crf")
+    push.add_argument("--private", action="store_true")
+    push.add_argument("--token", help="hub token (default: the saved login)")
+    push.add_argument("--revision", help="branch to push to")
+    return parser
+
+
+def _splits(args) -> Dict[str, str]:
+    files = {"train": args.train}
+    if args.dev:
+        files["validation"] = args.dev
+    if args.test:
+        files["test"] = args.test
+    return files
+
+
+def cmd_train(args) -> Dict:
+    from .data import load_corpus
+
+    opts.set_threads(args)
+    corpus = load_corpus(_splits(args), **_data_kwargs(args))
+    train = corpus["train"]
+    if "validation" not in corpus:  # hold out a fixed-seed tenth of train
+        held = train.train_test_split(test_size=0.1, seed=args.seed)
+        train, corpus["validation"] = held["train"], held["test"]
+    config = opts.training_config(args)
+    if args.task == "ner":
+        from .tasks.tagging import build_tagger, train_tagger
+
+        model = build_tagger(train, **opts.tagger_kwargs(args))
+        result = train_tagger(model, train, corpus["validation"], config, args.output_dir, args.resume)
+    else:
+        from .tasks.classification import build_classifier, train_classifier
+
+        model = build_classifier(train, **opts.classifier_kwargs(args))
+        result = train_classifier(model, train, corpus["validation"], config, args.output_dir, args.resume)
+    model.save_pretrained(args.output_dir)
+    summary = {"output_dir": args.output_dir, f"dev_{config.metric}": round(result.best_score, 2),
+               "best_epoch": result.best_epoch, "train_seconds": round(result.train_seconds, 1)}
+    if "test" in corpus:
+        summary.update({f"test_{k}": round(v, 2) for k, v in model.evaluate(corpus["test"]).items()
+                        if isinstance(v, float)})
+    from .training.trainer import remove_checkpoint
+
+    remove_checkpoint(args.output_dir)
+    return summary
+
+
+def cmd_evaluate(args) -> Dict:
+    from .data import load_corpus
+    from .tasks import load_model
+
+    model = load_model(args.model)
+    data = load_corpus({"test": args.test}, **_data_kwargs(args))["test"]
+    metrics = model.evaluate(data, batch_size=args.batch_size)
+    if "per_type" in metrics:
+        from .training.metrics import entity_report
+
+        names = data.features["tags"].feature.names
+        gold = [[names[t] for t in row] for row in data["tags"]]
+        print(entity_report(gold, model.predict(data["tokens"], batch_size=args.batch_size), model.config.scheme))
+    elif "per_class" in metrics:
+        print(f"{'label':<20}{'precision':>10}{'recall':>10}{'f1':>10}{'support':>10}")
+        for label, row in metrics["per_class"].items():
+            print(f"{label:<20}{row['precision']:>10.2f}{row['recall']:>10.2f}{row['f1']:>10.2f}{row['support']:>10}")
+    return {"model": args.model, "test": args.test, "examples": len(data),
+            **{k: round(v, 2) for k, v in metrics.items() if isinstance(v, float)}}
+
+
+def cmd_predict(args) -> None:
+    from .pipelines import pipeline
+    from .tasks import load_model
+
+    model = load_model(args.model)
+    is_tagger = model.config.architecture.startswith("birnn-tagger")
+    pipe = pipeline("ner" if is_tagger else "text-classification", model=model, batch_size=args.batch_size)
+    stream = sys.stdin if args.input == "-" else open(args.input, encoding="utf-8")
+    lines = (line.rstrip("\n") for line in stream)
+    kwargs = {"aggregation": args.aggregation} if is_tagger else {"top_k": args.top_k or None}
+    for text, result in _predict_lines(pipe, lines, kwargs):
+        sys.stdout.write(json.dumps({"text": text, "prediction": result}, ensure_ascii=False) + "\n")
+
+
+def _predict_lines(pipe, lines, kwargs):
+    """Pairs (line, prediction), streamed; blank lines give an empty prediction, not an error."""
+    import itertools
+
+    while True:
+        chunk = list(itertools.islice(lines, 4096))
+        if not chunk:
+            return
+        texts = [t for t in chunk if t.strip()]
+        results = iter(pipe(texts, **kwargs)) if texts else iter(())
+        for text in chunk:
+            yield text, next(results) if text.strip() else []
+
+
+def cmd_embeddings(args) -> Dict:
+    from . import embeddings as emb
+
+    path = Path(args.text)
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as err:
+        raise TextrnnError(f"{path}: not UTF-8 text ({err})") from None
+    sentences = [list(line.strip()) if args.chars else line.split() for line in lines if line.strip()]
+    if not sentences:
+        raise TextrnnError(f"{path}: no text to train on (the file is empty)")
+    model = emb.train_word_vectors(sentences, method=args.method, dim=args.dim, window=args.window,
+                                   min_count=args.min_count, epochs=args.epochs, seed=args.seed)
+    fmt = "fasttext-bin" if args.output.endswith(".bin") and args.method == "fasttext" else "word2vec"
+    emb.save_vectors(model, args.output, format=fmt)
+    return {"output": args.output, "method": args.method, "words": len(model.wv), "dim": args.dim,
+            "sentences": len(sentences), "format": fmt}
+
+
+def cmd_push(args) -> Dict:
+    from .hub import push_to_hub
+
+    url = push_to_hub(args.model, args.repo_id, private=args.private, token=args.token, revision=args.revision)
+    return {"model": args.model, "repo_id": args.repo_id, "url": str(url)}
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    from .utils import setup_logging
+
+    setup_logging(args.verbose)
+    handlers = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict,
+                "embeddings": cmd_embeddings, "push": cmd_push}
+    try:
+        summary = handlers[args.command](args)
+    except (TextrnnError, FileNotFoundError, ValueError) as err:
+        print(f"textrnn {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    if summary is not None:
+        print(json.dumps(summary, ensure_ascii=False), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,58 @@
+"""BiLSTM/BiGRU text classifier: tokens -> embeddings -> encoder -> pooling -> dropout -> logits."""
+from __future__ import annotations
+
+from typing import Dict, Optional
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..config import ClassifierConfig
+from ..modules.embedding import WordEmbedding
+from ..modules.encoder import BiRNNEncoder
+from ..modules.pooling import pooling
+
+Batch = Dict[str, torch.Tensor]
+
+
+class BiRNNClassifier(nn.Module):
+    """Single-label (softmax) or multi-label (sigmoid, a threshold per label) classification.
+
+    A batch holds ``words`` (batch, seq), ``lengths`` (batch,), ``mask`` (batch, seq) and, for
+    training, ``labels``: (batch,) ids, or (batch, num_labels) 0/1 for multi-label.
+    """
+
+    def __init__(self, config: ClassifierConfig, embeddings: Optional[torch.Tensor] = None):
+        super().__init__()
+        self.config = config
+        self.words = WordEmbedding(config.vocab_size, config.word_dim, config.num_trainable_words, embeddings)
+        self.dropout = nn.Dropout(config.dropout)
+        self.encoder = BiRNNEncoder(config.word_dim, config.hidden_size, config.num_layers, config.rnn,
+                                    config.dropout)
+        self.pool = pooling(config.pooling, self.encoder.output_size)
+        self.out = nn.Linear(self.encoder.output_size, config.num_labels)
+        weights = torch.tensor(config.class_weights) if config.class_weights else None
+        self.register_buffer("class_weights", weights, persistent=False)
+        thresholds = config.thresholds or (0.5,) * config.num_labels
+        self.register_buffer("thresholds", torch.tensor(thresholds), persistent=False)
+
+    def logits(self, batch: Batch) -> torch.Tensor:
+        x = self.dropout(self.words(batch["words"]))  # (batch, seq, word_dim)
+        h = self.encoder(x, batch["lengths"])  # (batch, seq, 2 * hidden)
+        return self.out(self.dropout(self.pool(h, batch["mask"])))  # (batch, num_labels)
+
+    def forward(self, batch: Batch) -> torch.Tensor:
+        """The training loss (mean over the batch); the trainer calls the module, as DDP needs."""
+        return self.loss(batch)
+
+    def loss(self, batch: Batch) -> torch.Tensor:
+        logits = self.logits(batch)
+        if self.config.multi_label:
+            return F.binary_cross_entropy_with_logits(logits, batch["labels"].float(),
+                                                      pos_weight=self.class_weights)
+        return F.cross_entropy(logits, batch["labels"], weight=self.class_weights)
+
+    def probabilities(self, batch: Batch) -> torch.Tensor:
+        """(batch, num_labels): softmax for single-label, independent sigmoids for multi-label."""
+        logits = self.logits(batch)
+        return logits.sigmoid() if self.config.multi_label else logits.softmax(dim=-1)

@@ -1,0 +1,33 @@
+"""``pipeline(task, model=...)``: raw text in, plain dicts out."""
+from __future__ import annotations
+
+from typing import Any
+
+from .base import Pipeline
+from .ner import TokenClassificationPipeline
+from .text_classification import TextClassificationPipeline
+
+TASKS = {
+    "ner": TokenClassificationPipeline,
+    "token-classification": TokenClassificationPipeline,
+    "sentiment-analysis": TextClassificationPipeline,
+    "text-classification": TextClassificationPipeline,
+}
+
+
+def pipeline(task: str, model, revision: str = None, batch_size: int = 64, **defaults: Any) -> Pipeline:
+    """``pipeline("ner", model="runs/conll03-bilstm-crf")``; ``model`` is a folder, a hub id, or a
+    loaded ``SequenceTagger`` / ``TextClassifier``."""
+    if task not in TASKS:
+        raise ValueError(f"unknown task {task!r}; choose one of {', '.join(TASKS)}")
+    from ..tasks import load_model
+
+    loaded = load_model(model, revision=revision) if not hasattr(model, "predict") else model
+    cls = TASKS[task]
+    expected = "birnn-tagger" if cls is TokenClassificationPipeline else "birnn-classifier"
+    if not loaded.config.architecture.startswith(expected):
+        raise ValueError(f"task {task!r} needs a {expected} model; {model} is a {loaded.config.architecture}")
+    return cls(loaded, batch_size=batch_size, **defaults)
+
+
+__all__ = ["pipeline", "Pipeline", "TokenClassificationPipeline", "TextClassificationPipeline", "TASKS"]

@@ -1,0 +1,65 @@
+"""preprocess -> _forward -> postprocess, as in transformers pipelines, but light and fast.
+
+A pipeline takes a string (one result), a list (a list of results) or any other iterable (a
+generator of results, consumed and produced lazily a chunk at a time). Within a chunk, inputs are
+batched by length for speed and results come back in input order.
+"""
+from __future__ import annotations
+
+import itertools
+from typing import Any, Iterable, Iterator, List
+
+import torch
+
+
+class Pipeline:
+    """Subclasses define ``preprocess(text)``, ``_forward(prepared_list)`` and ``postprocess``."""
+
+    task = ""
+
+    def __init__(self, model, batch_size: int = 64, **defaults: Any):
+        self.model = model
+        self.batch_size = batch_size
+        self.defaults = defaults
+
+    def __call__(self, inputs, batch_size: int = None, **kwargs: Any):
+        options = {**self.defaults, **kwargs}
+        batch_size = batch_size or self.batch_size
+        if isinstance(inputs, str):
+            return self._run([inputs], batch_size, options)[0]
+        if isinstance(inputs, (list, tuple)):
+            return self._run(list(inputs), batch_size, options)
+        return self._stream(iter(inputs), batch_size, options)
+
+    def _stream(self, inputs: Iterator[str], batch_size: int, options) -> Iterator[Any]:
+        chunk_size = max(batch_size * 8, 256)  # enough to sort by length, small enough to stay lazy
+        while True:
+            chunk = list(itertools.islice(inputs, chunk_size))
+            if not chunk:
+                return
+            yield from self._run(chunk, batch_size, options)
+
+    def _run(self, texts: List[str], batch_size: int, options) -> List[Any]:
+        for i, text in enumerate(texts):
+            if not isinstance(text, str):
+                raise TypeError(f"input {i} is a {type(text).__name__}; expected a string")
+        prepared = [self.preprocess(text, **options) for text in texts]
+        with torch.inference_mode():
+            outputs = self._forward(prepared, batch_size, **options)
+        return [self.postprocess(p, o, **options) for p, o in zip(prepared, outputs)]
+
+    def preprocess(self, text: str, **options: Any):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _forward(self, prepared: List[Any], batch_size: int, **options: Any) -> List[Any]:  # pragma: no cover
+        raise NotImplementedError
+
+    def postprocess(self, prepared: Any, output: Any, **options: Any):  # pragma: no cover
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(task={self.task!r}, model={self.model.config.architecture})"
+
+
+def iterable(inputs: Any) -> bool:
+    return isinstance(inputs, Iterable) and not isinstance(inputs, (str, bytes))

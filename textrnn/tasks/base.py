@@ -1,0 +1,81 @@
+"""What taggers and classifiers share: batching for inference, Dataset encoding, the training call."""
+from __future__ import annotations
+
+import hashlib
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+
+import torch
+
+from ..config import TrainingConfig
+from ..errors import DataFormatError
+from ..hub import read_config, resolve_folder
+from ..training.batching import BucketBatchSampler
+
+Item = Dict[str, Any]
+
+
+class TaskModel:
+    """An nn.Module plus what turns strings into its tensors (``encode``, ``collate``)."""
+
+    architecture = ""
+    model: torch.nn.Module
+
+    def encode(self, example) -> Item:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def collate(self, items: Sequence[Item]) -> Dict[str, torch.Tensor]:  # pragma: no cover
+        raise NotImplementedError
+
+    def batches(self, items: Sequence[Item], batch_size: int) -> Iterator[Tuple[List[int], Dict]]:
+        """(indices, batch on the model's device) over length-sorted items, for inference."""
+        sampler = BucketBatchSampler([len(it["words"]) for it in items], batch_size, shuffle=False)
+        device = next(self.model.parameters()).device
+        for indices in sampler:
+            batch = self.collate([items[i] for i in indices])
+            yield indices, {k: v.to(device) for k, v in batch.items()}
+
+    @classmethod
+    def _open_folder(cls, name_or_path, revision: Optional[str]):
+        """The folder and its config.json minus bookkeeping keys, refusing other architectures."""
+        folder = resolve_folder(name_or_path, revision)
+        data = read_config(folder)
+        if data["architecture"] != cls.architecture:
+            raise DataFormatError(folder / "config.json", None,
+                                  f"unknown architecture {data['architecture']!r}; this class loads "
+                                  f"{cls.architecture!r} models")
+        return folder, {k: v for k, v in data.items() if k not in ("task", "lowercase", "metrics")}
+
+
+def padded(rows: Sequence[Sequence[int]], width: int) -> torch.Tensor:
+    """Rows of ids, right-padded with 0 to ``width``, as one LongTensor."""
+    return torch.tensor([list(r) + [0] * (width - len(r)) for r in rows], dtype=torch.long)
+
+
+def encode_split(task: TaskModel, dataset, encode_batch: Callable[[Dict], Dict], signature: str) -> List[Item]:
+    """``Dataset.map`` to ids (cached by datasets under a fingerprint of data and vocabulary)."""
+    fingerprint = hashlib.sha1(f"{dataset._fingerprint}-{signature}".encode()).hexdigest()
+    mapped = dataset.map(encode_batch, batched=True, batch_size=2000, remove_columns=dataset.column_names,
+                         new_fingerprint=fingerprint, desc="encoding")
+    columns = {name: mapped[name] for name in mapped.column_names}
+    return [dict(zip(columns, values)) for values in zip(*columns.values())]
+
+
+def fit(task: TaskModel, items: List[Item], evaluate: Callable[[], Dict[str, Any]], config: TrainingConfig,
+        output_dir: Optional[str], resume: bool, accelerator=None):
+    """Train ``task.model`` on encoded items with the shared Trainer; it ends with the best weights."""
+    from torch.utils.data import DataLoader
+
+    from ..training.trainer import Trainer
+
+    sampler = BucketBatchSampler([len(it["words"]) for it in items], config.batch_size, shuffle=True,
+                                 seed=config.seed)
+    loader = DataLoader(items, batch_sampler=sampler, collate_fn=task.collate)
+
+    def run_evaluation(model) -> Dict[str, Any]:
+        task.model = model
+        return evaluate()
+
+    trainer = Trainer(task.model, config, loader, run_evaluation, output_dir, accelerator)
+    result = trainer.fit(resume=resume)
+    task.model = trainer.accelerator.unwrap_model(trainer.model)
+    return result

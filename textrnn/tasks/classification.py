@@ -1,0 +1,216 @@
+"""Text classification as a user sees it: raw strings in, labels with scores out.
+
+Raw text is pre-tokenized with character offsets kept (English words and punctuation; Chinese,
+Japanese and Korean one character each), so one classifier class serves both languages.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence
+
+import torch
+
+from ..config import ClassifierConfig, TrainingConfig
+from ..hub import TOKENIZER_NAME, load_state, read_weights, write_model_folder
+from ..models.classifier import BiRNNClassifier
+from ..training.metrics import classification_scores, multilabel_scores
+from ..vocab import WordVocab, pre_tokenize
+from .base import TaskModel, encode_split, fit, padded
+
+logger = logging.getLogger(__name__)
+
+ARCHITECTURE = "birnn-classifier/1"
+
+
+def tokenize(text: str) -> List[str]:
+    return [token for token, _ in pre_tokenize(text)]
+
+
+class TextClassifier(TaskModel):
+    """``clf.predict(["A stirring, funny film."])`` -> ``[{"label": "positive", "score": 0.93}]``."""
+
+    architecture = ARCHITECTURE
+
+    def __init__(self, model: BiRNNClassifier, words: WordVocab):
+        self.model = model
+        self.words = words
+        self.config: ClassifierConfig = model.config
+        self.labels: List[str] = list(model.config.labels)
+
+    def encode(self, text: str) -> Dict[str, List]:
+        words = self.words.encode(tokenize(text))
+        if not words:
+            raise ValueError(f"cannot classify an empty text: {text!r} has no tokens")
+        return {"words": words}
+
+    def collate(self, items: Sequence[Dict[str, Any]]) -> Dict[str, torch.Tensor]:
+        lengths = [len(it["words"]) for it in items]
+        longest = max(lengths)
+        batch = {"words": padded([it["words"] for it in items], longest), "lengths": torch.tensor(lengths)}
+        batch["mask"] = torch.arange(longest).unsqueeze(0) < batch["lengths"].unsqueeze(1)
+        if "labels" in items[0]:
+            batch["labels"] = torch.tensor([it["labels"] for it in items])
+        return batch
+
+    @torch.inference_mode()
+    def predict_proba(self, texts: Sequence[str], batch_size: int = 256) -> torch.Tensor:
+        """(texts, num_labels) probabilities, in input order."""
+        was_training = self.model.training
+        self.model.eval()
+        items = [self.encode(t) for t in texts]
+        out = torch.zeros(len(items), len(self.labels))
+        for indices, batch in self.batches(items, batch_size):
+            out[indices] = self.model.probabilities(batch).float().cpu()
+        self.model.train(was_training)
+        return out
+
+    def predict(self, texts: Sequence[str], batch_size: int = 256, top_k: Optional[int] = 1):
+        """Single-label: the best label (or the ``top_k`` best, ``None`` for all) with its score.
+        Multi-label: every label whose probability reaches its threshold."""
+        probs = self.predict_proba(texts, batch_size)
+        results = []
+        for row in probs.tolist():
+            ranked = sorted(zip(self.labels, row), key=lambda kv: -kv[1])
+            if self.config.multi_label:
+                thresholds = self.config.thresholds or (0.5,) * len(self.labels)
+                limit = dict(zip(self.labels, thresholds))
+                results.append([{"label": k, "score": v} for k, v in ranked if v >= limit[k]])
+            elif top_k == 1:
+                results.append({"label": ranked[0][0], "score": ranked[0][1]})
+            else:
+                results.append([{"label": k, "score": v} for k, v in ranked[:top_k]])
+        return results
+
+    def evaluate(self, dataset, batch_size: int = 256) -> Dict[str, Any]:
+        """Accuracy, macro-F1, per-class P/R/F1 and the confusion matrix (percent)."""
+        probs = self.predict_proba(dataset["text"], batch_size)
+        if self.config.multi_label:
+            names = dataset.features["labels"].feature.names
+            gold = [{names[i] for i in row} for row in dataset["labels"]]
+            limit = torch.tensor(self.config.thresholds or (0.5,) * len(self.labels))
+            pred = [{self.labels[i] for i in torch.nonzero(row >= limit).flatten().tolist()} for row in probs]
+            return multilabel_scores(gold, pred, self.labels)
+        names = dataset.features["label"].names
+        gold = [names[i] for i in dataset["label"]]
+        pred = [self.labels[i] for i in probs.argmax(dim=1).tolist()]
+        return classification_scores(gold, pred, self.labels)
+
+    def save_pretrained(self, path, card: Optional[str] = None) -> Path:
+        config = dict(self.config.to_dict(), task="text-classification")
+        return write_model_folder(path, config, self.model.state_dict(),
+                                  lambda folder: self.words.save(folder / TOKENIZER_NAME), card)
+
+    @classmethod
+    def from_pretrained(cls, name_or_path, revision: Optional[str] = None) -> "TextClassifier":
+        folder, data = cls._open_folder(name_or_path, revision)
+        config = ClassifierConfig.from_dict(data)
+        words = WordVocab.load(folder / TOKENIZER_NAME)
+        model = BiRNNClassifier(config)
+        load_state(model, read_weights(folder), folder)
+        model.eval()
+        return cls(model, words)
+
+
+def label_column(dataset) -> str:
+    return "labels" if "labels" in dataset.column_names else "label"
+
+
+def balanced_class_weights(rows, num_labels: int, multi_label: bool):
+    """Inverse-frequency weights (n / (k * count)); for multi-label, negatives / positives per label."""
+    counts = [0] * num_labels
+    for row in rows:
+        for i in (row if multi_label else [row]):
+            counts[i] += 1
+    n = len(rows)
+    if multi_label:
+        return tuple((n - c) / max(c, 1) for c in counts)
+    return tuple(n / (num_labels * max(c, 1)) for c in counts)
+
+
+def build_classifier(train, *, embeddings: Optional[str] = None, extra_pretrained: int = 100_000,
+                     lowercase: bool = True, word_dim: int = 100, seed: int = 42, min_freq: int = 1,
+                     balanced_weights: bool = False, **config: Any) -> TextClassifier:
+    """A fresh classifier whose vocabulary and labels come from ``train`` (``text`` + ``label(s)``).
+
+    ``embeddings``: a vectors file, ``word2vec``/``fasttext`` to train them with gensim on the
+    training texts (characters, for Chinese), or None for random vectors of ``word_dim``.
+    """
+    from ..tasks.tagging import initial_embeddings
+
+    sentences = [tokenize(t) for t in train["text"]]
+    column = label_column(train)
+    feature = train.features[column]
+    labels = (feature.feature if column == "labels" else feature).names
+    vocab, init, word_dim, num_trainable = initial_embeddings(
+        sentences, embeddings, extra_pretrained=extra_pretrained, lowercase=lowercase, word_dim=word_dim,
+        seed=seed, min_freq=min_freq, unicode_normalize=True)
+    if balanced_weights:
+        config["class_weights"] = balanced_class_weights(train[column], len(labels), column == "labels")
+    torch.manual_seed(seed)
+    cfg = ClassifierConfig(vocab_size=len(vocab), labels=tuple(labels), multi_label=column == "labels",
+                           word_dim=word_dim, num_trainable_words=num_trainable, **config)
+    return TextClassifier(BiRNNClassifier(cfg, init), vocab)
+
+
+def train_classifier(clf: TextClassifier, train, dev, config: TrainingConfig,
+                     output_dir: Optional[str] = None, resume: bool = False, accelerator=None):
+    """Train on ``train``, keep the epoch with the best dev ``config.metric`` (accuracy by default)."""
+    column = label_column(train)
+    num_labels = len(clf.labels)
+
+    def encode_batch(batch):
+        words = [clf.encode(text)["words"] for text in batch["text"]]
+        if column == "labels":  # multi-hot rows
+            labels = [[1.0 if i in set(row) else 0.0 for i in range(num_labels)] for row in batch[column]]
+        else:
+            labels = batch[column]
+        return {"words": words, "labels": labels}
+
+    signature = hashlib.sha1(clf.words.tokenizer.to_str().encode()).hexdigest()
+    items = encode_split(clf, train, encode_batch, signature)
+    return fit(clf, items, lambda: clf.evaluate(dev, batch_size=config.eval_batch_size), config,
+               output_dir, resume, accelerator)
+
+
+def finish_classification_run(clf: TextClassifier, result, test, args, recipe: str,
+                              dataset: Optional[str] = None) -> Dict[str, Any]:
+    """Save the model, score the test set, write metrics JSON and the confusion-matrix plot beside
+    it, drop the resume checkpoint, and print the one JSON line that scripts read."""
+    import json
+    import time
+
+    from ..hub import write_model_card
+    from ..options import training_config
+    from ..training.metrics import plot_confusion_matrix
+    from ..training.trainer import remove_checkpoint
+    from ..utils import atomic_write_text
+
+    out = Path(args.output_dir)
+    args_config = training_config(args).to_dict()
+    clf.save_pretrained(out)
+    start = time.perf_counter()
+    test_metrics = clf.evaluate(test)
+    seconds = time.perf_counter() - start
+    atomic_write_text(out / "test_metrics.json", json.dumps(test_metrics, indent=2) + "\n")
+    if "confusion_matrix" in test_metrics:
+        plot_confusion_matrix(test_metrics["confusion_matrix"], out / "confusion_matrix.png",
+                              title=f"{recipe}: test set")
+    results = {
+        "recipe": recipe, "rnn": clf.config.rnn, "pooling": clf.config.pooling,
+        "embeddings": Path(args.embeddings).name if args.embeddings else None,
+        "dev_accuracy": round(result.best_metrics.get("accuracy", float("nan")), 2),
+        "dev_macro_f1": round(result.best_metrics.get("macro_f1", float("nan")), 2),
+        "best_epoch": result.best_epoch, "epochs_run": len(result.history),
+        "test_accuracy": round(test_metrics["accuracy"], 2), "test_macro_f1": round(test_metrics["macro_f1"], 2),
+        "train_seconds": round(result.train_seconds, 1), "test_texts_per_second": round(len(test) / seconds),
+        "seed": args.seed, "output_dir": str(out),
+    }
+    atomic_write_text(out / "results.json", json.dumps(results, indent=2) + "\n")
+    write_model_card(out, "text-classification", dataset=dataset,
+                     metrics={"accuracy": test_metrics["accuracy"], "macro_f1": test_metrics["macro_f1"]},
+                     training={**args_config, "embeddings": results["embeddings"]})
+    remove_checkpoint(out)
+    print(json.dumps(results), flush=True)
+    return results
