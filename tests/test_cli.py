@@ -87,3 +87,29 @@ def test_bad_input_is_a_clear_error_not_a_traceback(tmp_path, capsys):
     empty = tmp_path / "empty.txt"
     empty.write_text("", encoding="utf-8")
     assert main(["embeddings", "train", str(empty), "--output", str(tmp_path / "v.txt")]) == 2
+
+
+def test_predict_command_matches_pipeline_on_1000_conll_sentences(tmp_path, capsys):
+    """Any weights will do for agreement: a small untrained tagger with CoNLL-2003's vocabulary."""
+    import torch
+
+    from textrnn import load_corpus, pipeline
+    from textrnn.tasks.tagging import build_tagger
+
+    corpus = load_corpus("conll2003", splits=["train", "test"])
+    torch.manual_seed(0)
+    tagger = build_tagger(corpus["train"].select(range(2000)), word_dim=16, hidden_size=16, char_dim=8,
+                          char_filters=8)
+    folder = tagger.save_pretrained(tmp_path / "model")
+    texts = [" ".join(tokens) for tokens in corpus["test"]["tokens"][:1000]]
+    (tmp_path / "in.txt").write_text("\n".join(texts) + "\n", encoding="utf-8")
+    capsys.readouterr()
+    assert main(["predict", str(folder), str(tmp_path / "in.txt"), "--batch-size", "64"]) == 0
+    rows = [json.loads(l) for l in capsys.readouterr().out.splitlines()]
+    expected = pipeline("ner", model=tagger)(texts, batch_size=256)
+    assert [r["text"] for r in rows] == texts
+    got = [[(e["entity_group"], e["start"], e["end"]) for e in r["prediction"]] for r in rows]
+    want = [[(e["entity_group"], e["start"], e["end"]) for e in es] for es in expected]
+    assert got == want and sum(map(len, want)) > 0
+    for r, es in zip(rows, expected):
+        assert [e["score"] for e in r["prediction"]] == pytest.approx([e["score"] for e in es], abs=1e-5)

@@ -243,3 +243,30 @@ def test_marginals_sharpen_with_confident_emissions():
     marg = crf.marginals(emissions)
     assert marg[0, :, 1].min() > 1 - 1e-6
     assert math.isclose(marg.sum().item(), 4.0, rel_tol=1e-6)
+
+
+@pytest.mark.parametrize("constrained", [False, True])
+def test_span_probabilities_equal_brute_force(constrained):
+    """P(tags on a span = path, and the next tag does not extend it), summed over all sequences."""
+    torch.manual_seed(7)
+    K, T = 3, 4
+    allowed = torch.rand(K, K) > 0.3 if constrained else None
+    if allowed is not None:
+        allowed[:, 0] = True  # keep tag 0 reachable so every sentence has some valid path
+    crf = CRF(K, allowed=allowed)
+    emissions = torch.randn(2, T, K)
+    mask = torch.tensor([[1, 1, 1, 1], [1, 1, 1, 0]], dtype=torch.bool)
+    spans = [(0, 1, [1, 2], [2]), (0, 0, [0], []), (1, 1, [2, 2], [1]), (1, 2, [1], [0, 2]), (0, 3, [2], [1])]
+    got = crf.span_probabilities(emissions, mask, spans)
+    for (b, first, path, stop_not), value in zip(spans, got):
+        n = int(mask[b].sum())
+        total, hit = 0.0, 0.0
+        for seq in itertools.product(range(K), repeat=n):
+            tags = torch.tensor([list(seq) + [0] * (T - n)])
+            p = crf.log_likelihood(emissions[b:b + 1], tags, mask[b:b + 1]).exp().item()
+            total += p
+            nxt = first + len(path)
+            if list(seq[first:nxt]) == list(path) and (nxt >= n or seq[nxt] not in stop_not):
+                hit += p
+        assert total == pytest.approx(1.0, abs=1e-4)
+        assert value == pytest.approx(hit, abs=1e-5)

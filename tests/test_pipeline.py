@@ -101,3 +101,12 @@ def test_wrong_task_for_model_is_a_clear_error():
         pipeline("ner", model=clf)
     with pytest.raises(ValueError, match="unknown task"):
         pipeline("summarization", model=clf)
+
+
+def test_crf_span_scores_are_probabilities_below_one_when_ambiguous(ner):
+    """An untrained CRF is unsure of everything: each span's probability is real and below 1."""
+    found = [e for entities in ner(TEXTS * 3) for e in entities]
+    token_level = [e for entities in ner(TEXTS, aggregation="none") for e in entities]
+    assert found or token_level
+    for e in found + token_level:
+        assert 0.0 < e["score"] < 1.0

@@ -78,17 +78,29 @@ class BiRNNTagger(nn.Module):
         best = emissions.argmax(dim=-1)  # (batch, seq)
         return [row[:n].tolist() for row, n in zip(best, batch["lengths"].tolist())]
 
-    def decode_with_scores(self, batch: Batch) -> Tuple[List[List[int]], List[List[float]]]:
-        """Best tags and each token's posterior probability of its tag (CRF marginals or softmax)."""
+    def posteriors(self, batch: Batch) -> Tuple[torch.Tensor, List[List[int]], torch.Tensor]:
+        """Emissions, the best tag ids, and per-token tag probabilities (CRF marginals or softmax)."""
         emissions, mask = self.emissions(batch), batch["mask"]
         if self.crf is not None:
-            paths = self.crf.decode(emissions, mask)
-            probs = self.crf.marginals(emissions, mask)  # (batch, seq, num_tags)
-        else:
-            probs = emissions.softmax(dim=-1)
-            paths = [row[:n].tolist() for row, n in zip(probs.argmax(-1), batch["lengths"].tolist())]
-        scores = []
-        for i, path in enumerate(paths):
-            idx = torch.tensor(path, dtype=torch.long)
-            scores.append(probs[i, torch.arange(len(path)), idx].tolist())
-        return paths, scores
+            return emissions, self.crf.decode(emissions, mask), self.crf.marginals(emissions, mask)
+        probs = emissions.softmax(dim=-1)  # (batch, seq, num_tags)
+        paths = [row[:n].tolist() for row, n in zip(probs.argmax(-1), batch["lengths"].tolist())]
+        return emissions, paths, probs
+
+    def span_probabilities(self, emissions: torch.Tensor, mask: torch.Tensor, probs: torch.Tensor,
+                           spans: List[Tuple[int, int, List[int], List[int]]]) -> List[float]:
+        """P(span has these tags and ends there): exact CRF span marginals, or for softmax tags the
+        product of the tokens' probabilities times that of the next tag not continuing the span."""
+        if self.crf is not None:
+            return self.crf.span_probabilities(emissions, mask, spans)
+        lengths = mask.sum(dim=1).tolist()
+        out = []
+        for b, first, path, stop_not in spans:
+            p = 1.0
+            for k, tag in enumerate(path):
+                p *= float(probs[b, first + k, tag])
+            nxt = first + len(path)
+            if nxt < lengths[b] and stop_not:
+                p *= 1.0 - float(probs[b, nxt, stop_not].sum())
+            out.append(p)
+        return out

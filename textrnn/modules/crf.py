@@ -5,8 +5,9 @@ internals only assert. Everything is vectorised over the batch and loops only ov
 """
 from __future__ import annotations
 
-from typing import List, Optional, Tuple
+from typing import List, Optional, Sequence, Tuple
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -118,6 +119,35 @@ class CRF(nn.Module):
         # global log Z keeps each row summing to 1 despite float32 rounding at large scores.
         probs = torch.softmax(alphas + betas, dim=2)  # (batch, seq, num_tags)
         return probs * mask.unsqueeze(2)
+
+    def span_probabilities(self, emissions: torch.Tensor, mask: Optional[torch.Tensor],
+                           spans: Sequence[Tuple[int, int, Sequence[int], Sequence[int]]]) -> List[float]:
+        """Posterior probability of each span: sentence ``b`` has tags ``path`` on positions
+        ``[start, start + len(path))`` and the next tag is none of ``stop_not`` (tags that would
+        extend the span, e.g. I-PER after a PER span in IOB2). Spans: (b, start, path, stop_not)."""
+        emissions, mask = self._validate(emissions, mask)
+        start_s, trans, end = self._scores()
+        alphas = self._alphas(emissions, mask, start_s, trans)  # (batch, seq, num_tags)
+        betas = self._betas(emissions, mask, trans, end)  # (batch, seq, num_tags)
+        lengths = mask.sum(dim=1).tolist()
+        log_z = torch.logsumexp(alphas + betas, dim=2)[:, 0].tolist()  # (batch,): same at every position
+        al, be, em = (x.detach().double().cpu().numpy() for x in (alphas, betas, emissions))
+        tr, en = (x.detach().double().cpu().numpy() for x in (trans, end))
+        out = []
+        for b, first, path, stop_not in spans:
+            score = al[b, first, path[0]]
+            for k in range(1, len(path)):
+                score += tr[path[k - 1], path[k]] + em[b, first + k, path[k]]
+            last, nxt = path[-1], first + len(path)
+            if nxt >= lengths[b]:
+                tail = en[last]
+            else:
+                ok = np.ones(self.num_tags, dtype=bool)
+                ok[list(stop_not)] = False
+                terms = tr[last, ok] + em[b, nxt, ok] + be[b, nxt, ok]
+                tail = np.logaddexp.reduce(terms) if terms.size else -np.inf
+            out.append(float(np.exp(min(score + tail - log_z[b], 0.0))))
+        return out
 
     def viterbi(
         self, emissions: torch.Tensor, mask: Optional[torch.Tensor] = None

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Tuple
 
-from .. import tags as tag_schemes
 from ..vocab import pre_tokenize
 from .base import Pipeline
 
@@ -39,18 +38,23 @@ class TokenClassificationPipeline(Pipeline):
         return {"text": text, "tokens": tokens, "offsets": [o for _, o in pieces],
                 "segments": segments(tokens, max_tokens)}
 
-    def _forward(self, prepared: List[Dict], batch_size: int, **_: Any) -> List[Tuple[List[str], List[float]]]:
+    def _forward(self, prepared: List[Dict], batch_size: int, **_: Any) -> List[Tuple]:
+        """Per input: its tags, token scores and spans, segments stitched back with token offsets."""
         flat = [p["tokens"][a:b] for p in prepared for a, b in p["segments"]]
-        tags, scores = self.model.predict(flat, batch_size=batch_size, with_scores=True) if flat else ([], [])
-        outputs, k = [], 0
+        decoded = iter(self.model.predict_entities(flat, batch_size=batch_size) if flat else [])
+        outputs = []
         for p in prepared:
-            n = len(p["segments"])
-            outputs.append(([t for seg in tags[k:k + n] for t in seg], [s for seg in scores[k:k + n] for s in seg]))
-            k += n
+            tags, scores, spans = [], [], []
+            for a, _ in p["segments"]:
+                seg_tags, seg_scores, seg_spans = next(decoded)
+                tags += seg_tags
+                scores += seg_scores
+                spans += [(label, a + first, a + end, score) for label, first, end, score in seg_spans]
+            outputs.append((tags, scores, spans))
         return outputs
 
     def postprocess(self, prepared: Dict, output, aggregation: str = "simple", **_: Any) -> List[Dict[str, Any]]:
-        tags, scores = output
+        tags, scores, spans = output
         text, offsets = prepared["text"], prepared["offsets"]
         if aggregation == "none":
             return [{"entity": t, "score": s, "index": i, "word": text[a:b], "start": a, "end": b}
@@ -58,9 +62,8 @@ class TokenClassificationPipeline(Pipeline):
         if aggregation != "simple":
             raise ValueError(f"aggregation must be 'simple' or 'none'; got {aggregation!r}")
         entities = []
-        for label, first, last in tag_schemes.get_spans(tags, self.model.config.scheme):
+        for label, first, last, score in spans:
             start, end = offsets[first][0], offsets[last - 1][1]
-            span_scores = scores[first:last]
-            entities.append({"entity_group": label, "word": text[start:end],
-                             "score": sum(span_scores) / len(span_scores), "start": start, "end": end})
+            entities.append({"entity_group": label, "word": text[start:end], "score": score,
+                             "start": start, "end": end})
         return entities

@@ -8,10 +8,11 @@ from __future__ import annotations
 import hashlib
 import logging
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import torch
 
+from .. import tags as tag_schemes
 from ..config import TaggerConfig, TrainingConfig
 from ..hub import CHARS_NAME, TOKENIZER_NAME, load_state, read_weights, write_model_folder
 from ..models.tagger import BiRNNTagger
@@ -65,22 +66,53 @@ class SequenceTagger(TaskModel):
     def predict(self, sentences: Sequence[Sequence[str]], batch_size: int = 256,
                 with_scores: bool = False):
         """Tags for each sentence (a list of tokens), in input order; with per-token confidences."""
+        results = self._decode(sentences, batch_size, scores=with_scores, spans=False)
+        tags = [r[0] for r in results]
+        return (tags, [r[1] for r in results]) if with_scores else tags
+
+    @torch.inference_mode()
+    def predict_entities(self, sentences: Sequence[Sequence[str]], batch_size: int = 256):
+        """Per sentence: (tags, token scores, [(label, first, end, span probability)]); end is exclusive."""
+        return self._decode(sentences, batch_size, scores=True, spans=True)
+
+    def _decode(self, sentences, batch_size: int, scores: bool, spans: bool) -> List[Tuple]:
         was_training = self.model.training
         self.model.eval()
         encoded = [self.encode(s) for s in sentences]
-        tags: List[Optional[List[str]]] = [None] * len(encoded)
-        scores: List[Optional[List[float]]] = [None] * len(encoded)
+        results: List[Optional[Tuple]] = [None] * len(encoded)
+        labels, scheme = self.labels, self.config.scheme
         for indices, batch in self.batches(encoded, batch_size):
-            if with_scores:
-                paths, probs = self.model.decode_with_scores(batch)
-            else:
-                paths, probs = self.model.decode(batch), None
-            for j, i in enumerate(indices):
-                tags[i] = [self.labels[t] for t in paths[j]]
-                if probs is not None:
-                    scores[i] = probs[j]
+            if not scores:
+                for j, path in zip(indices, self.model.decode(batch)):
+                    results[j] = ([labels[t] for t in path], None, None)
+                continue
+            emissions, paths, probs = self.model.posteriors(batch)
+            picked = probs.gather(2, padded(paths, probs.size(1)).unsqueeze(2)).squeeze(2).tolist()
+            found = []
+            for row, (j, path) in enumerate(zip(indices, paths)):
+                tags = [labels[t] for t in path]
+                results[j] = (tags, picked[row][: len(path)], [])
+                if spans:
+                    for label, first, end in tag_schemes.get_spans(tags, scheme):
+                        found.append((j, label, first, end, (row, first, path[first:end], self._extends[label])))
+            if found:
+                values = self.model.span_probabilities(emissions, batch["mask"], probs, [f[4] for f in found])
+                for (j, label, first, end, _), value in zip(found, values):
+                    results[j][2].append((label, first, end, value))
         self.model.train(was_training)
-        return (tags, scores) if with_scores else tags
+        return results
+
+    @property
+    def _extends(self) -> Dict[str, List[int]]:
+        """Per entity type, the tag ids that would extend a span of that type (I-, M-, E-)."""
+        if not hasattr(self, "_extends_cache"):
+            table: Dict[str, List[int]] = {}
+            for i, label in enumerate(self.labels):
+                if label[:2] in ("I-", "M-", "E-"):
+                    table.setdefault(label[2:], []).append(i)
+            types = {label[2:] for label in self.labels if label != "O"}
+            self._extends_cache = {t: table.get(t, []) for t in types}
+        return self._extends_cache
 
     def evaluate(self, dataset, batch_size: int = 256) -> Dict[str, Any]:
         """Entity P/R/F1 (conlleval and strict) against a Dataset with ``tokens`` and ``tags``."""
