@@ -73,6 +73,11 @@ class TaggerConfig(_JSONMixin):
     scheme: str = "IOB2"
     word_dim: int = 50
     num_trainable_words: Optional[int] = None  # rows past this index are frozen pretrained vectors
+    subword_buckets: int = 0  # fastText n-gram rows carried for out-of-vocabulary words (0: none)
+    subword_min_n: int = 3
+    subword_max_n: int = 6
+    bigram_vocab_size: int = 0  # Chinese NER: embeddings of each character with the next (0: none)
+    bigram_dim: int = 50
     num_chars: int = 0
     char_encoder: str = "cnn"
     char_dim: int = 30
@@ -113,6 +118,9 @@ class ClassifierConfig(_JSONMixin):
     class_weights: Tuple[float, ...] = ()  # loss weight per label, for imbalanced data
     word_dim: int = 50
     num_trainable_words: Optional[int] = None
+    subword_buckets: int = 0
+    subword_min_n: int = 3
+    subword_max_n: int = 6
     rnn: str = "lstm"
     hidden_size: int = 150
     num_layers: int = 1

@@ -483,6 +483,9 @@ def _to_kv(obj):
 
 
 # -------------------------------------------------------------------------------- fastText subwords
+from .subwords import _ft_hash, _ngrams, subword_vector  # noqa: E402,F401  (gensim-free, for inference)
+
+
 def fasttext_subword_table(model, num_buckets_max: int = SUBWORD_BUCKETS_MAX) -> dict:
     """The n-gram settings and the full (bucket, D) n-gram matrix of a FastText model or its vectors."""
     wv = getattr(model, "wv", model)
@@ -494,41 +497,6 @@ def fasttext_subword_table(model, num_buckets_max: int = SUBWORD_BUCKETS_MAX) ->
                           f"{num_buckets_max:,}; train with a smaller `bucket` or raise the limit")
     return {"min_n": int(wv.min_n), "max_n": int(wv.max_n), "bucket": int(wv.bucket),
             "vectors_ngrams": np.asarray(wv.vectors_ngrams, dtype=np.float32)}  # (bucket, D)
-
-
-def _ft_hash(data: bytes) -> int:
-    """fastText's FNV-1a variant, bytes taken as signed chars (gensim's ft_hash_bytes)."""
-    h = 2166136261
-    for b in data:
-        h = ((h ^ (b - 256 if b > 127 else b)) & 0xFFFFFFFF) * 16777619 & 0xFFFFFFFF
-    return h
-
-
-def _ngrams(word: str, min_n: int, max_n: int) -> list:
-    """Character n-grams of ``<word>`` as UTF-8 bytes, as fastText's dictionary.cc cuts them."""
-    data = f"<{word}>".encode("utf-8")
-    out = []
-    for i in range(len(data)):
-        if data[i] & 0xC0 == 0x80:  # inside a multi-byte character
-            continue
-        j, n = i, 1
-        while j < len(data) and n <= max_n:
-            j += 1
-            while j < len(data) and data[j] & 0xC0 == 0x80:
-                j += 1
-            if n >= min_n and not (n == 1 and (i == 0 or j == len(data))):
-                out.append(data[i:j])
-            n += 1
-    return out
-
-
-def subword_vector(word: str, table: dict) -> np.ndarray:
-    """The fastText vector of an out-of-vocabulary word: the mean of its n-gram rows (zeros if none)."""
-    ngrams = table["vectors_ngrams"]  # (bucket, D)
-    rows = [_ft_hash(g) % table["bucket"] for g in _ngrams(word, table["min_n"], table["max_n"])]
-    if not rows:
-        return np.zeros(ngrams.shape[1], dtype=np.float32)
-    return ngrams[rows].sum(axis=0, dtype=np.float32) / np.float32(len(rows))
 
 
 # ------------------------------------------------------------------------------------------ sources

@@ -25,6 +25,7 @@ CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 TOKENIZER_NAME = "tokenizer.json"
 CHARS_NAME = "char_vocab.json"
+BIGRAMS_NAME = "bigram_vocab.json"
 CARD_NAME = "README.md"
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".ckpt")
 
@@ -111,7 +112,7 @@ def resolve_folder(name_or_path: PathLike, revision: Optional[str] = None) -> Pa
 
 
 # what a model folder holds that belongs on the hub (not checkpoints, logs or plots of the run)
-HUB_FILES = [CONFIG_NAME, WEIGHTS_NAME, TOKENIZER_NAME, CHARS_NAME, CARD_NAME, "results.json",
+HUB_FILES = [CONFIG_NAME, WEIGHTS_NAME, TOKENIZER_NAME, CHARS_NAME, BIGRAMS_NAME, CARD_NAME, "results.json",
              "test_metrics.json", "confusion_matrix.png"]
 
 
@@ -145,7 +146,7 @@ def model_card(task: str, config: Dict[str, Any], *, dataset: Optional[str] = No
 
     hf_task = "token-classification" if task == "token-classification" else "text-classification"
     results = [EvalResult(task_type=hf_task, dataset_type=dataset or "custom", dataset_name=dataset or "custom",
-                          dataset_split="test", metric_type=name, metric_value=round(value, 2))
+                          dataset_split="test", metric_type=name, metric_value=round(float(value), 2))
                for name, value in (metrics or {}).items()]
     data = ModelCardData(library_name="textrnn", tags=["textrnn", "rnn", config.get("rnn", "lstm"), hf_task],
                          pipeline_tag=hf_task, datasets=[dataset] if dataset else None,

@@ -48,6 +48,8 @@ def add_encoder_args(parser: argparse.ArgumentParser, **defaults: Any) -> None:
     g.add_argument("--embeddings", default=defaults.get("embeddings"),
                    help="vectors file (GloVe/word2vec/fastText, .gz too), or word2vec/fasttext to train "
                         "them with gensim on the training text, or random")
+    g.add_argument("--embeddings-text", default=None,
+                   help="with word2vec/fasttext: also train the vectors on this unlabelled text (one sentence a line)")
     g.add_argument("--word-dim", type=int, default=defaults.get("word_dim", 100),
                    help="embedding size when vectors are random or trained here")
     g.add_argument("--extra-pretrained", type=int, default=defaults.get("extra_pretrained", 100_000),
@@ -66,14 +68,20 @@ def add_tagger_args(parser: argparse.ArgumentParser, **defaults: Any) -> None:
     g.add_argument("--char-filters", type=int, default=defaults.get("char_filters", 30),
                    help="CNN filters, or char LSTM hidden size per direction")
     g.add_argument("--no-crf", dest="crf", action="store_false", help="softmax over tags instead of a CRF")
+    g.add_argument("--bigrams", action=argparse.BooleanOptionalAction, default=defaults.get("bigrams", False),
+                   help="add an embedding of each token with the next (character-level Chinese NER)")
 
 
 def tagger_kwargs(args: argparse.Namespace) -> Dict[str, Any]:
     """Keyword arguments for ``build_tagger`` from parsed flags."""
-    return dict(embeddings=args.embeddings, extra_pretrained=args.extra_pretrained, word_dim=args.word_dim,
-                seed=args.seed, rnn=args.rnn, hidden_size=args.hidden_size, num_layers=args.num_layers,
-                dropout=args.dropout, char_encoder=args.char_features, char_dim=args.char_dim,
-                char_filters=args.char_filters, use_crf=args.crf)
+    return dict(_embedding_kwargs(args), char_encoder=args.char_features, char_dim=args.char_dim,
+                char_filters=args.char_filters, use_crf=args.crf, bigrams=args.bigrams)
+
+
+def _embedding_kwargs(args: argparse.Namespace) -> Dict[str, Any]:
+    return dict(embeddings=args.embeddings, embeddings_text=args.embeddings_text,
+                extra_pretrained=args.extra_pretrained, word_dim=args.word_dim, seed=args.seed, rnn=args.rnn,
+                hidden_size=args.hidden_size, num_layers=args.num_layers, dropout=args.dropout)
 
 
 def set_threads(args: argparse.Namespace) -> None:
@@ -96,7 +104,5 @@ def add_classifier_args(parser: argparse.ArgumentParser, **defaults: Any) -> Non
 
 def classifier_kwargs(args: argparse.Namespace) -> Dict[str, Any]:
     """Keyword arguments for ``build_classifier`` from parsed flags."""
-    return dict(embeddings=args.embeddings, extra_pretrained=args.extra_pretrained, word_dim=args.word_dim,
-                seed=args.seed, min_freq=args.min_freq, rnn=args.rnn, hidden_size=args.hidden_size,
-                num_layers=args.num_layers, dropout=args.dropout, pooling=args.pooling,
+    return dict(_embedding_kwargs(args), min_freq=args.min_freq, pooling=args.pooling,
                 balanced_weights=args.balanced_weights)

@@ -22,10 +22,12 @@ class BiRNNClassifier(nn.Module):
     training, ``labels``: (batch,) ids, or (batch, num_labels) 0/1 for multi-label.
     """
 
-    def __init__(self, config: ClassifierConfig, embeddings: Optional[torch.Tensor] = None):
+    def __init__(self, config: ClassifierConfig, embeddings: Optional[torch.Tensor] = None,
+                 ngrams: Optional[torch.Tensor] = None):
         super().__init__()
         self.config = config
-        self.words = WordEmbedding(config.vocab_size, config.word_dim, config.num_trainable_words, embeddings)
+        self.words = WordEmbedding(config.vocab_size, config.word_dim, config.num_trainable_words, embeddings,
+                                   config.subword_buckets, ngrams)
         self.dropout = nn.Dropout(config.dropout)
         self.encoder = BiRNNEncoder(config.word_dim, config.hidden_size, config.num_layers, config.rnn,
                                     config.dropout)
@@ -37,7 +39,8 @@ class BiRNNClassifier(nn.Module):
         self.register_buffer("thresholds", torch.tensor(thresholds), persistent=False)
 
     def logits(self, batch: Batch) -> torch.Tensor:
-        x = self.dropout(self.words(batch["words"]))  # (batch, seq, word_dim)
+        x = self.words(batch["words"], batch.get("oov_positions"), batch.get("oov_buckets"))
+        x = self.dropout(x)  # (batch, seq, word_dim)
         h = self.encoder(x, batch["lengths"])  # (batch, seq, 2 * hidden)
         return self.out(self.dropout(self.pool(h, batch["mask"])))  # (batch, num_labels)
 

@@ -31,14 +31,19 @@ class BiRNNTagger(nn.Module):
     (real_tokens, word_len) for the real tokens in row-major order, and for training ``tags``.
     """
 
-    def __init__(self, config: TaggerConfig, embeddings: Optional[torch.Tensor] = None):
+    def __init__(self, config: TaggerConfig, embeddings: Optional[torch.Tensor] = None,
+                 ngrams: Optional[torch.Tensor] = None):
         super().__init__()
         self.config = config
         self.words = WordEmbedding(config.vocab_size, config.word_dim, config.num_trainable_words,
-                                   embeddings)
+                                   embeddings, config.subword_buckets, ngrams)
         self.chars = char_encoder(config.char_encoder, config.num_chars, config.char_dim,
                                   config.char_filters, config.char_kernel)
-        input_size = config.word_dim + (self.chars.output_size if self.chars is not None else 0)
+        self.bigrams = None
+        if config.bigram_vocab_size:
+            self.bigrams = nn.Embedding(config.bigram_vocab_size, config.bigram_dim, padding_idx=0)
+        input_size = (config.word_dim + (self.chars.output_size if self.chars is not None else 0)
+                      + (config.bigram_dim if self.bigrams is not None else 0))
         self.dropout = nn.Dropout(config.dropout)
         self.encoder = BiRNNEncoder(input_size, config.hidden_size, config.num_layers, config.rnn,
                                     config.dropout)
@@ -50,7 +55,9 @@ class BiRNNTagger(nn.Module):
 
     def emissions(self, batch: Batch) -> torch.Tensor:
         words, mask = batch["words"], batch["mask"]
-        x = self.words(words)  # (batch, seq, word_dim)
+        x = self.words(words, batch.get("oov_positions"), batch.get("oov_buckets"))  # (batch, seq, word_dim)
+        if self.bigrams is not None:
+            x = torch.cat([x, self.bigrams(batch["bigrams"])], dim=-1)  # (batch, seq, word_dim + bigram_dim)
         if self.chars is not None:
             feats = self.chars(batch["chars"])  # (real_tokens, char_features)
             char_x = x.new_zeros(*mask.shape, feats.size(-1))  # (batch, seq, char_features)

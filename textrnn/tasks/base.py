@@ -9,6 +9,7 @@ import torch
 from ..config import TrainingConfig
 from ..errors import DataFormatError
 from ..hub import read_config, resolve_folder
+from ..subwords import ngram_buckets
 from ..training.batching import BucketBatchSampler
 
 Item = Dict[str, Any]
@@ -19,6 +20,33 @@ class TaskModel:
 
     architecture = ""
     model: torch.nn.Module
+    config: Any
+    words: Any
+
+    def encode_words(self, tokens: Sequence[str]) -> Item:
+        """Word ids, and for unknown words the fastText n-gram rows when the model carries them."""
+        ids = self.words.encode(tokens)
+        item: Item = {"words": ids}
+        c = self.config
+        if c.subword_buckets:
+            normalize = self.words.normalize
+            item["oov"] = [[i, *ngram_buckets(normalize(tokens[i]), c.subword_min_n, c.subword_max_n,
+                                              c.subword_buckets)] for i, w in enumerate(ids) if w == 1]
+        return item
+
+    def collate_words(self, items: Sequence[Item]) -> Dict[str, torch.Tensor]:
+        """words (batch, seq), lengths, mask, and the n-gram rows of unknown words if any."""
+        lengths = [len(it["words"]) for it in items]
+        longest = max(lengths)
+        batch = {"words": padded([it["words"] for it in items], longest), "lengths": torch.tensor(lengths)}
+        batch["mask"] = torch.arange(longest).unsqueeze(0) < batch["lengths"].unsqueeze(1)
+        if self.config.subword_buckets:
+            oov = [(row * longest + entry[0], entry[1:]) for row, it in enumerate(items) for entry in it["oov"]]
+            width = max((len(b) for _, b in oov), default=1) or 1
+            batch["oov_positions"] = torch.tensor([p for p, _ in oov], dtype=torch.long)
+            batch["oov_buckets"] = torch.tensor([list(b) + [-1] * (width - len(b)) for _, b in oov],
+                                                dtype=torch.long).view(len(oov), width)
+        return batch
 
     def encode(self, example) -> Item:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -51,11 +79,22 @@ def padded(rows: Sequence[Sequence[int]], width: int) -> torch.Tensor:
     return torch.tensor([list(r) + [0] * (width - len(r)) for r in rows], dtype=torch.long)
 
 
-def encode_split(task: TaskModel, dataset, encode_batch: Callable[[Dict], Dict], signature: str) -> List[Item]:
-    """``Dataset.map`` to ids (cached by datasets under a fingerprint of data and vocabulary)."""
+def encode_split(task: TaskModel, dataset, encode_batch: Callable[[Dict], Dict], signature: str,
+                 label_features: Dict[str, Any]) -> List[Item]:
+    """``Dataset.map`` to ids (cached by datasets under a fingerprint of data and vocabulary).
+
+    Output types are declared, not inferred: a first write batch whose lists are all empty would
+    otherwise fix a column's type to null and fail on the next batch."""
+    import datasets
+
+    ids = datasets.Sequence(datasets.Value("int32"))
+    nested = datasets.Sequence(datasets.Sequence(datasets.Value("int64")))
+    known = {"words": ids, "bigrams": ids, "chars": nested, "oov": nested, **label_features}
+    sample = encode_batch(dataset[:1])
+    features = datasets.Features({name: known[name] for name in sample})
     fingerprint = hashlib.sha1(f"{dataset._fingerprint}-{signature}".encode()).hexdigest()
     mapped = dataset.map(encode_batch, batched=True, batch_size=2000, remove_columns=dataset.column_names,
-                         new_fingerprint=fingerprint, desc="encoding")
+                         new_fingerprint=fingerprint, features=features, desc="encoding")
     columns = {name: mapped[name] for name in mapped.column_names}
     return [dict(zip(columns, values)) for values in zip(*columns.values())]
 

@@ -17,7 +17,7 @@ from ..hub import TOKENIZER_NAME, load_state, read_weights, write_model_folder
 from ..models.classifier import BiRNNClassifier
 from ..training.metrics import classification_scores, multilabel_scores
 from ..vocab import WordVocab, pre_tokenize
-from .base import TaskModel, encode_split, fit, padded
+from .base import TaskModel, encode_split, fit
 
 logger = logging.getLogger(__name__)
 
@@ -40,16 +40,13 @@ class TextClassifier(TaskModel):
         self.labels: List[str] = list(model.config.labels)
 
     def encode(self, text: str) -> Dict[str, List]:
-        words = self.words.encode(tokenize(text))
-        if not words:
+        item = self.encode_words(tokenize(text))
+        if not item["words"]:
             raise ValueError(f"cannot classify an empty text: {text!r} has no tokens")
-        return {"words": words}
+        return item
 
     def collate(self, items: Sequence[Dict[str, Any]]) -> Dict[str, torch.Tensor]:
-        lengths = [len(it["words"]) for it in items]
-        longest = max(lengths)
-        batch = {"words": padded([it["words"] for it in items], longest), "lengths": torch.tensor(lengths)}
-        batch["mask"] = torch.arange(longest).unsqueeze(0) < batch["lengths"].unsqueeze(1)
+        batch = self.collate_words(items)
         if "labels" in items[0]:
             batch["labels"] = torch.tensor([it["labels"] for it in items])
         return batch
@@ -131,7 +128,8 @@ def balanced_class_weights(rows, num_labels: int, multi_label: bool):
 
 def build_classifier(train, *, embeddings: Optional[str] = None, extra_pretrained: int = 100_000,
                      lowercase: bool = True, word_dim: int = 100, seed: int = 42, min_freq: int = 1,
-                     balanced_weights: bool = False, **config: Any) -> TextClassifier:
+                     balanced_weights: bool = False, embeddings_text: Optional[str] = None,
+                     **config: Any) -> TextClassifier:
     """A fresh classifier whose vocabulary and labels come from ``train`` (``text`` + ``label(s)``).
 
     ``embeddings``: a vectors file, ``word2vec``/``fasttext`` to train them with gensim on the
@@ -143,15 +141,15 @@ def build_classifier(train, *, embeddings: Optional[str] = None, extra_pretraine
     column = label_column(train)
     feature = train.features[column]
     labels = (feature.feature if column == "labels" else feature).names
-    vocab, init, word_dim, num_trainable = initial_embeddings(
+    vocab, init, word_dim, num_trainable, subwords, ngrams = initial_embeddings(
         sentences, embeddings, extra_pretrained=extra_pretrained, lowercase=lowercase, word_dim=word_dim,
-        seed=seed, min_freq=min_freq, unicode_normalize=True)
+        seed=seed, min_freq=min_freq, unicode_normalize=True, embeddings_text=embeddings_text)
     if balanced_weights:
         config["class_weights"] = balanced_class_weights(train[column], len(labels), column == "labels")
     torch.manual_seed(seed)
     cfg = ClassifierConfig(vocab_size=len(vocab), labels=tuple(labels), multi_label=column == "labels",
-                           word_dim=word_dim, num_trainable_words=num_trainable, **config)
-    return TextClassifier(BiRNNClassifier(cfg, init), vocab)
+                           word_dim=word_dim, num_trainable_words=num_trainable, **subwords, **config)
+    return TextClassifier(BiRNNClassifier(cfg, init, ngrams), vocab)
 
 
 def train_classifier(clf: TextClassifier, train, dev, config: TrainingConfig,
@@ -161,15 +159,19 @@ def train_classifier(clf: TextClassifier, train, dev, config: TrainingConfig,
     num_labels = len(clf.labels)
 
     def encode_batch(batch):
-        words = [clf.encode(text)["words"] for text in batch["text"]]
+        encoded = [clf.encode(text) for text in batch["text"]]
+        out = {k: [e[k] for e in encoded] for k in encoded[0]}
         if column == "labels":  # multi-hot rows
             labels = [[1.0 if i in set(row) else 0.0 for i in range(num_labels)] for row in batch[column]]
         else:
             labels = batch[column]
-        return {"words": words, "labels": labels}
+        return {**out, "labels": labels}
 
-    signature = hashlib.sha1(clf.words.tokenizer.to_str().encode()).hexdigest()
-    items = encode_split(clf, train, encode_batch, signature)
+    signature = hashlib.sha1(clf.words.tokenizer.to_str().encode() + repr(clf.config.to_dict()).encode()).hexdigest()
+    import datasets
+
+    label_feature = (datasets.Sequence(datasets.Value("float32")) if column == "labels" else train.features[column])
+    items = encode_split(clf, train, encode_batch, signature, {"labels": label_feature})
     return fit(clf, items, lambda: clf.evaluate(dev, batch_size=config.eval_batch_size), config,
                output_dir, resume, accelerator)
 

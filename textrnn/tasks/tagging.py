@@ -14,11 +14,11 @@ import torch
 
 from .. import tags as tag_schemes
 from ..config import TaggerConfig, TrainingConfig
-from ..hub import CHARS_NAME, TOKENIZER_NAME, load_state, read_weights, write_model_folder
+from ..hub import BIGRAMS_NAME, CHARS_NAME, TOKENIZER_NAME, load_state, read_weights, write_model_folder
 from ..models.tagger import BiRNNTagger
 from ..training.metrics import entity_scores
 from .base import TaskModel, encode_split, fit, padded
-from ..vocab import CharVocab, WordVocab
+from ..vocab import BigramVocab, CharVocab, WordVocab
 
 logger = logging.getLogger(__name__)
 
@@ -30,16 +30,20 @@ class SequenceTagger(TaskModel):
 
     architecture = ARCHITECTURE
 
-    def __init__(self, model: BiRNNTagger, words: WordVocab, chars: Optional[CharVocab] = None):
+    def __init__(self, model: BiRNNTagger, words: WordVocab, chars: Optional[CharVocab] = None,
+                 bigrams: Optional[BigramVocab] = None):
         self.model = model
         self.words = words
         self.chars = chars
+        self.bigrams = bigrams
         self.config: TaggerConfig = model.config
         self.labels: List[str] = list(model.config.labels)
 
     # strings -> tensors ------------------------------------------------------------------------
     def encode(self, tokens: Sequence[str]) -> Dict[str, List]:
-        item: Dict[str, List] = {"words": self.words.encode(tokens)}
+        item = self.encode_words(tokens)
+        if self.bigrams is not None:
+            item["bigrams"] = self.bigrams.encode(tokens)
         if self.chars is not None:
             n = self.config.max_word_length
             item["chars"] = [self.chars.encode_word(t, n) for t in tokens]
@@ -47,12 +51,12 @@ class SequenceTagger(TaskModel):
 
     def collate(self, items: Sequence[Dict[str, List]]) -> Dict[str, torch.Tensor]:
         """Pad a list of encoded sentences into one batch (see BiRNNTagger for the keys)."""
-        lengths = [len(it["words"]) for it in items]
-        if min(lengths) == 0:
+        if any(not it["words"] for it in items):
             raise ValueError("cannot tag an empty sentence: every sentence needs at least one token")
-        longest = max(lengths)
-        batch = {"words": padded([it["words"] for it in items], longest), "lengths": torch.tensor(lengths)}
-        batch["mask"] = torch.arange(longest).unsqueeze(0) < batch["lengths"].unsqueeze(1)
+        batch = self.collate_words(items)
+        longest = batch["words"].size(1)
+        if self.bigrams is not None:
+            batch["bigrams"] = padded([it["bigrams"] for it in items], longest)
         if self.chars is not None:
             # (real_tokens, word_len): only real tokens get character features
             flat = [w for it in items for w in it["chars"]]
@@ -131,6 +135,8 @@ class SequenceTagger(TaskModel):
             self.words.save(folder / TOKENIZER_NAME)
             if self.chars is not None:
                 self.chars.save(folder / CHARS_NAME)
+            if self.bigrams is not None:
+                self.bigrams.save(folder / BIGRAMS_NAME)
 
         return write_model_folder(path, config, self.model.state_dict(), extra, card)
 
@@ -140,50 +146,83 @@ class SequenceTagger(TaskModel):
         config = TaggerConfig.from_dict(data)
         words = WordVocab.load(folder / TOKENIZER_NAME)
         chars = CharVocab.load(folder / CHARS_NAME) if config.char_encoder != "none" else None
+        bigrams = BigramVocab.load(folder / BIGRAMS_NAME) if config.bigram_vocab_size else None
         model = BiRNNTagger(config)
         load_state(model, read_weights(folder), folder)
         model.eval()
-        return cls(model, words, chars)
+        return cls(model, words, chars, bigrams)
 
 
 # building and training -----------------------------------------------------------------------
 def initial_embeddings(sentences: Sequence[Sequence[str]], embeddings: Optional[str], *,
                        extra_pretrained: int, lowercase: bool, word_dim: int, seed: int, min_freq: int = 1,
-                       unicode_normalize: bool = False):
-    """The word vocabulary and its initial vectors: (vocab, matrix or None, dim, trainable rows).
+                       unicode_normalize: bool = False, embeddings_text: Optional[str] = None):
+    """The word vocabulary and its initial vectors: (vocab, matrix or None, dim, trainable rows,
+    fastText subword settings for the config, and the n-gram table or None).
 
     ``embeddings``: a vectors file (GloVe, word2vec, fastText), ``word2vec``/``fasttext`` to train
-    them on ``sentences`` with gensim, or None/``random`` for random vectors of ``word_dim``.
+    them on ``sentences`` (plus the lines of ``embeddings_text``, unlabelled text of the same
+    kind) with gensim, or None/``random`` for random vectors of ``word_dim``.
     """
     options = dict(lowercase=lowercase, unicode_normalize=unicode_normalize)
     vocab = WordVocab.build(sentences, min_freq=min_freq, **options)
     if embeddings in (None, "random"):
-        return vocab, None, word_dim, len(vocab)
+        return vocab, None, word_dim, len(vocab), {}, None
     from .. import embeddings as emb  # gensim is imported only when building from vectors
 
     normalised = [[vocab.normalize(w) for w in s] for s in sentences]
-    vectors = emb.vectors_from_source(embeddings, corpus_sentences=normalised)
+    training = {}
+    if embeddings in ("word2vec", "fasttext"):
+        training = dict(dim=word_dim, seed=seed)
+        if embeddings_text:
+            normalised += [[vocab.normalize(w) for w in s] for s in read_text_lines(embeddings_text)]
+    vectors = emb.vectors_from_source(embeddings, corpus_sentences=normalised, **training)
     table = emb.build_embedding_matrix(vocab.words, vectors, train_counts=vocab.counts,
                                        extra_pretrained=extra_pretrained, seed=seed)
     vocab = WordVocab.from_words(table.words[2:], **options)
-    return vocab, torch.from_numpy(table.matrix), table.matrix.shape[1], table.num_trainable
+    subword_config, ngrams = {}, None
+    if vectors.subwords is not None:  # fastText: carry the n-gram table for unseen words
+        sub = vectors.subwords
+        subword_config = dict(subword_buckets=sub["bucket"], subword_min_n=sub["min_n"], subword_max_n=sub["max_n"])
+        ngrams = torch.from_numpy(sub["vectors_ngrams"])
+    return vocab, torch.from_numpy(table.matrix), table.matrix.shape[1], table.num_trainable, subword_config, ngrams
+
+
+def read_text_lines(path) -> List[List[str]]:
+    """Unlabelled text for training vectors: one sentence per line, pre-tokenized like the data
+    (Chinese per character, so per-character tokens match a character-level corpus)."""
+    from ..errors import DataFormatError
+    from ..vocab import pre_tokenize
+
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as err:
+        raise DataFormatError(path, None, f"expected UTF-8 text ({err})") from None
+    return [[t for t, _ in pre_tokenize(line)] for line in lines if line.strip()]
 
 
 def build_tagger(train, *, embeddings: Optional[str] = None, extra_pretrained: int = 100_000,
-                 lowercase: bool = True, word_dim: int = 100, seed: int = 42,
+                 lowercase: bool = True, word_dim: int = 100, seed: int = 42, bigrams: bool = False,
+                 scheme: Optional[str] = None, embeddings_text: Optional[str] = None,
                  **config: Any) -> SequenceTagger:
-    """A fresh tagger whose vocabularies come from ``train`` (a Dataset of tokens + tags)."""
+    """A fresh tagger whose vocabularies come from ``train`` (a Dataset of tokens + tags).
+
+    ``bigrams``: add an embedding of each token with the next (for character-level Chinese NER).
+    ``scheme``: the tag scheme; by default read from the data (IOB2 for B-/I- tags, BMES, ...).
+    """
     sentences = train["tokens"]
     labels = train.features["tags"].feature.names
-    vocab, init, word_dim, num_trainable = initial_embeddings(
+    vocab, init, word_dim, num_trainable, subwords, ngrams = initial_embeddings(
         sentences, embeddings, extra_pretrained=extra_pretrained, lowercase=lowercase, word_dim=word_dim,
-        seed=seed)
+        seed=seed, embeddings_text=embeddings_text)
     chars = CharVocab.build(sentences) if config.get("char_encoder", "cnn") != "none" else None
+    pairs = BigramVocab.build(sentences) if bigrams else None
     torch.manual_seed(seed)
     tagger_config = TaggerConfig(vocab_size=len(vocab), labels=tuple(labels), word_dim=word_dim,
-                                 num_trainable_words=num_trainable,
-                                 num_chars=len(chars) if chars else 0, **config)
-    return SequenceTagger(BiRNNTagger(tagger_config, init), vocab, chars)
+                                 num_trainable_words=num_trainable, num_chars=len(chars) if chars else 0,
+                                 bigram_vocab_size=len(pairs) if pairs else 0,
+                                 scheme=scheme or tag_schemes.infer_scheme(labels), **subwords, **config)
+    return SequenceTagger(BiRNNTagger(tagger_config, init, ngrams), vocab, chars, pairs)
 
 
 def train_tagger(tagger: SequenceTagger, train, dev, config: TrainingConfig,
@@ -191,7 +230,8 @@ def train_tagger(tagger: SequenceTagger, train, dev, config: TrainingConfig,
     """Train on ``train``, select the best epoch on ``dev`` F1; the tagger ends with its best weights."""
     signature = hashlib.sha1(tagger.words.tokenizer.to_str().encode()
                              + repr(tagger.chars.chars if tagger.chars else None).encode()
-                             + str(tagger.config.max_word_length).encode()).hexdigest()
+                             + repr(tagger.bigrams.bigrams if tagger.bigrams else None).encode()
+                             + repr(tagger.config.to_dict()).encode()).hexdigest()
 
     def encode_batch(batch):
         out = [tagger.encode(tokens) for tokens in batch["tokens"]]
@@ -199,6 +239,6 @@ def train_tagger(tagger: SequenceTagger, train, dev, config: TrainingConfig,
         cols["tags"] = batch["tags"]
         return cols
 
-    items = encode_split(tagger, train, encode_batch, signature)
+    items = encode_split(tagger, train, encode_batch, signature, {"tags": train.features["tags"]})
     return fit(tagger, items, lambda: tagger.evaluate(dev, batch_size=config.eval_batch_size), config,
                output_dir, resume, accelerator)

@@ -29,14 +29,14 @@ def entity_scores(gold: List[List[str]], pred: List[List[str]], scheme: str = "I
     strict = dict(mode="strict", scheme=_STRICT[scheme])
     report = seqeval_metrics.classification_report(gold, pred, output_dict=True, zero_division=0,
                                                    digits=4)
-    per_type = {k: {m: round(100 * v, 2) if m != "support" else int(v) for m, v in d.items()}
+    per_type = {k: {m: round(100 * float(v), 2) if m != "support" else int(v) for m, v in d.items()}
                 for k, d in report.items() if not k.endswith(" avg")}
     return {
-        "precision": 100 * seqeval_metrics.precision_score(gold, pred, zero_division=0),
-        "recall": 100 * seqeval_metrics.recall_score(gold, pred, zero_division=0),
-        "f1": 100 * seqeval_metrics.f1_score(gold, pred, zero_division=0),
-        "strict_f1": 100 * seqeval_metrics.f1_score(gold, pred, zero_division=0, **strict),
-        "accuracy": 100 * seqeval_metrics.accuracy_score(gold, pred),
+        "precision": 100 * float(seqeval_metrics.precision_score(gold, pred, zero_division=0)),
+        "recall": 100 * float(seqeval_metrics.recall_score(gold, pred, zero_division=0)),
+        "f1": 100 * float(seqeval_metrics.f1_score(gold, pred, zero_division=0)),
+        "strict_f1": 100 * float(seqeval_metrics.f1_score(gold, pred, zero_division=0, **strict)),
+        "accuracy": 100 * float(seqeval_metrics.accuracy_score(gold, pred)),
         "per_type": per_type,
     }
 

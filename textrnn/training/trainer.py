@@ -131,7 +131,11 @@ class Trainer:
 
     def _train_epoch(self, epoch: int) -> Dict[str, Any]:
         acc, c = self.accelerator, self.config
-        if self.sampler is not None and hasattr(self.sampler, "set_epoch"):
+        # accelerate's loader counts its own epochs from 0 in each process and passes that count to
+        # the sampler on every iteration; tell it the true epoch, or a resumed run replays epoch 0's order
+        if hasattr(self.loader, "set_epoch"):
+            self.loader.set_epoch(epoch)
+        elif self.sampler is not None and hasattr(self.sampler, "set_epoch"):
             self.sampler.set_epoch(epoch)
         self.model.train()
         total_loss, tokens, sentences = 0.0, 0, 0
