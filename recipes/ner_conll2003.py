@@ -11,17 +11,13 @@ docs/benchmarks.md. Runs on one CPU as is, and on many GPUs with `accelerate lau
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
-import time
 from pathlib import Path
 
 from textrnn.data import load_corpus
-from textrnn.hub import write_model_card
 from textrnn.options import add_tagger_args, add_training_args, set_threads, tagger_kwargs, training_config
-from textrnn.tasks.tagging import build_tagger, train_tagger
-from textrnn.training.trainer import remove_checkpoint
+from textrnn.tasks.tagging import build_tagger, finish_tagging_run, train_tagger
 from textrnn.utils import default_data_dir, setup_logging
 
 logger = logging.getLogger("recipes.ner_conll2003")
@@ -32,7 +28,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--data-dir", default=str(default_data_dir()),
                    help="folder holding conll2003/, conllpp/ and glove/ (default: $TEXTRNN_DATA_DIR)")
     add_tagger_args(p, embeddings=None, hidden_size=256, char_features="cnn")
-    add_training_args(p, max_epochs=30, batch_size=32, optimizer="sgd", lr=0.015, momentum=0.9,
+    add_training_args(p, max_epochs=50, batch_size=32, optimizer="sgd", lr=0.015, momentum=0.9,
                       schedule="inverse", lr_decay=0.05, clip_norm=5.0, output_dir="runs/conll03-bilstm-crf")
     args = p.parse_args(argv)
     if args.embeddings is None:
@@ -55,30 +51,8 @@ def main(argv=None) -> dict:
     tagger = build_tagger(corpus["train"], **tagger_kwargs(args))
     result = train_tagger(tagger, corpus["train"], corpus["validation"], config,
                           output_dir=args.output_dir, resume=args.resume)
-    tagger.save_pretrained(args.output_dir)
-    start = time.perf_counter()
-    test = tagger.evaluate(corpus["test"])
-    test_seconds = time.perf_counter() - start
-    plus = tagger.evaluate(conllpp)
-    results = {
-        "recipe": "ner_conll2003", "rnn": args.rnn, "crf": args.crf, "char_features": args.char_features,
-        "embeddings": Path(args.embeddings).name if args.embeddings else None,
-        "dev_f1": round(result.best_score, 2), "best_epoch": result.best_epoch,
-        "epochs_run": len(result.history), "stopped": result.stopped,
-        "test_f1": round(test["f1"], 2), "test_strict_f1": round(test["strict_f1"], 2),
-        "test_precision": round(test["precision"], 2), "test_recall": round(test["recall"], 2),
-        "conllpp_test_f1": round(plus["f1"], 2), "train_seconds": round(result.train_seconds, 1),
-        "test_sentences_per_second": round(len(corpus["test"]) / test_seconds),
-        "seed": args.seed, "output_dir": args.output_dir,
-    }
-    (Path(args.output_dir) / "results.json").write_text(json.dumps(results, indent=2) + "\n")
-    write_model_card(args.output_dir, "token-classification", dataset="conll2003",
-                     metrics={"f1": test["f1"], "precision": test["precision"], "recall": test["recall"],
-                              "strict_f1": test["strict_f1"]},
-                     training={**config.to_dict(), "embeddings": results["embeddings"]})
-    remove_checkpoint(args.output_dir)  # the saved model is complete; nothing left to resume
-    print(json.dumps(results), flush=True)
-    return results
+    return finish_tagging_run(tagger, result, {"test": corpus["test"], "conllpp_test": conllpp}, args,
+                              recipe="ner_conll2003", dataset="conll2003")
 
 
 if __name__ == "__main__":

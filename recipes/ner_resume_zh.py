@@ -11,16 +11,11 @@ same span set. Prints one JSON line of results.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-import time
-from pathlib import Path
 
 from textrnn.data import load_corpus
-from textrnn.hub import write_model_card
 from textrnn.options import add_tagger_args, add_training_args, set_threads, tagger_kwargs, training_config
-from textrnn.tasks.tagging import build_tagger, train_tagger
-from textrnn.training.trainer import remove_checkpoint
+from textrnn.tasks.tagging import build_tagger, finish_tagging_run, train_tagger
 from textrnn.utils import default_data_dir, setup_logging
 
 
@@ -44,27 +39,8 @@ def main(argv=None) -> dict:
     tagger = build_tagger(corpus["train"], **tagger_kwargs(args))
     result = train_tagger(tagger, corpus["train"], corpus["validation"], config,
                           output_dir=args.output_dir, resume=args.resume)
-    tagger.save_pretrained(args.output_dir)
-    start = time.perf_counter()
-    test = tagger.evaluate(corpus["test"])
-    seconds = time.perf_counter() - start
-    results = {
-        "recipe": "ner_resume_zh", "rnn": args.rnn, "crf": args.crf, "bigrams": args.bigrams,
-        "embeddings": Path(args.embeddings).name if args.embeddings else "random",
-        "dev_f1": round(result.best_score, 2), "best_epoch": result.best_epoch, "epochs_run": len(result.history),
-        "test_f1": round(test["f1"], 2), "test_strict_f1": round(test["strict_f1"], 2),
-        "test_precision": round(test["precision"], 2), "test_recall": round(test["recall"], 2),
-        "train_seconds": round(result.train_seconds, 1),
-        "test_sentences_per_second": round(len(corpus["test"]) / seconds), "seed": args.seed,
-        "output_dir": args.output_dir,
-    }
-    (Path(args.output_dir) / "results.json").write_text(json.dumps(results, indent=2) + "\n")
-    write_model_card(args.output_dir, "token-classification", dataset="resume_ner",
-                     metrics={"f1": test["f1"], "precision": test["precision"], "recall": test["recall"]},
-                     training={**config.to_dict(), "embeddings": results["embeddings"]})
-    remove_checkpoint(args.output_dir)
-    print(json.dumps(results, ensure_ascii=False), flush=True)
-    return results
+    return finish_tagging_run(tagger, result, {"test": corpus["test"]}, args, recipe="ner_resume_zh",
+                              dataset="resume_ner")
 
 
 if __name__ == "__main__":

@@ -31,17 +31,6 @@ README = {
 }
 
 
-@pytest.fixture(scope="module", autouse=True)
-def hf_cache(tmp_path_factory):
-    import datasets
-
-    cache = tmp_path_factory.mktemp("hf_datasets_cache")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("HF_DATASETS_CACHE", str(cache))
-        mp.setattr(datasets.config, "HF_DATASETS_CACHE", cache)
-        yield cache
-
-
 def test_every_card_is_a_hub_dataset_card():
     assert set(available_cards()) == set(CORPORA) | {"glove-6b-50d"}
     for name in available_cards():

@@ -15,18 +15,6 @@ DATA = default_data_dir()
 needs_data = pytest.mark.skipif(not (DATA / "conll2003").is_dir(), reason="shared corpora not present")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def hf_cache(tmp_path_factory):
-    """Arrow caches go to a temporary folder, never to ~/.cache."""
-    import datasets
-
-    cache = tmp_path_factory.mktemp("hf_datasets_cache")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("HF_DATASETS_CACHE", str(cache))
-        mp.setattr(datasets.config, "HF_DATASETS_CACHE", cache)
-        yield cache
-
-
 def write(path, text, encoding="utf-8"):
     path.write_bytes(text.encode(encoding) if isinstance(text, str) else text)
     return path

@@ -50,6 +50,9 @@ def add_encoder_args(parser: argparse.ArgumentParser, **defaults: Any) -> None:
                         "them with gensim on the training text, or random")
     g.add_argument("--embeddings-text", default=None,
                    help="with word2vec/fasttext: also train the vectors on this unlabelled text (one sentence a line)")
+    g.add_argument("--freeze-embeddings", action=argparse.BooleanOptionalAction,
+                   default=defaults.get("freeze_embeddings", False),
+                   help="keep the initial vectors fixed instead of fine-tuning them")
     g.add_argument("--word-dim", type=int, default=defaults.get("word_dim", 100),
                    help="embedding size when vectors are random or trained here")
     g.add_argument("--extra-pretrained", type=int, default=defaults.get("extra_pretrained", 100_000),
@@ -80,7 +83,7 @@ def tagger_kwargs(args: argparse.Namespace) -> Dict[str, Any]:
 
 def _embedding_kwargs(args: argparse.Namespace) -> Dict[str, Any]:
     return dict(embeddings=args.embeddings, embeddings_text=args.embeddings_text,
-                extra_pretrained=args.extra_pretrained, word_dim=args.word_dim, seed=args.seed, rnn=args.rnn,
+                freeze_embeddings=args.freeze_embeddings, extra_pretrained=args.extra_pretrained, word_dim=args.word_dim, seed=args.seed, rnn=args.rnn,
                 hidden_size=args.hidden_size, num_layers=args.num_layers, dropout=args.dropout)
 
 

@@ -139,51 +139,76 @@ class WordVocab:
             raise DataFormatError(path, None, f"not a readable tokenizers file ({err})") from None
 
 
-class CharVocab:
-    """Characters of the training words (case kept); id 0 is padding, id 1 is unknown."""
+class _SymbolVocab:
+    """A list of symbols saved as JSON ``{key: [...]}``; id 0 pads, id 1 is unknown."""
+
+    key = "symbols"
+
+    def __init__(self, symbols: Sequence[str]):
+        self.symbols = list(symbols)
+        if self.symbols[:2] != [PAD, UNK]:
+            raise DataFormatError(None, None, f"a {self.key} vocabulary must start with {PAD}, {UNK}")
+        self._ids = {c: i for i, c in enumerate(self.symbols)}
+
+    @classmethod
+    def _from_counts(cls, counts: Counter, min_freq: int):
+        kept = sorted((c for c, n in counts.items() if n >= min_freq), key=lambda c: (-counts[c], c))
+        return cls([PAD, UNK] + kept)
+
+    def __len__(self) -> int:
+        return len(self.symbols)
+
+    def save(self, path: PathLike) -> None:
+        atomic_write_text(path, json.dumps({self.key: self.symbols}, ensure_ascii=False))
+
+    @classmethod
+    def load(cls, path: PathLike):
+        try:
+            return cls(json.loads(Path(path).read_text(encoding="utf-8"))[cls.key])
+        except (OSError, ValueError, KeyError, TypeError) as err:
+            raise DataFormatError(path, None, f"expected a JSON object with a {cls.key!r} list ({err})") from None
+
+
+class CharVocab(_SymbolVocab):
+    """Characters of the training words (case kept)."""
+
+    key = "chars"
 
     def __init__(self, chars: Sequence[str]):
-        self.chars = list(chars)
-        if self.chars[:2] != [PAD, UNK]:
-            raise DataFormatError(None, None, f"a character vocabulary must start with {PAD}, {UNK}")
-        self._ids = {c: i for i, c in enumerate(self.chars)}
+        super().__init__(chars)
+        self._cache: Dict[Tuple[str, int], List[int]] = {}
+
+    @property
+    def chars(self) -> List[str]:
+        return self.symbols
 
     @classmethod
     def build(cls, sentences: Iterable[Sequence[str]], min_freq: int = 1) -> "CharVocab":
-        counts = Counter(c for sentence in sentences for w in sentence for c in w)
-        chars = sorted((c for c, n in counts.items() if n >= min_freq), key=lambda c: (-counts[c], c))
-        return cls([PAD, UNK] + chars)
-
-    def __len__(self) -> int:
-        return len(self.chars)
+        return cls._from_counts(Counter(c for sentence in sentences for w in sentence for c in w), min_freq)
 
     def encode_word(self, word: str, max_length: int) -> List[int]:
-        ids = self._ids
-        return [ids.get(c, 1) for c in word[:max_length]] or [1]
-
-    def save(self, path: PathLike) -> None:
-        atomic_write_text(path, json.dumps({"chars": self.chars}, ensure_ascii=False))
-
-    @classmethod
-    def load(cls, path: PathLike) -> "CharVocab":
-        try:
-            return cls(json.loads(Path(path).read_text(encoding="utf-8"))["chars"])
-        except (OSError, ValueError, KeyError, TypeError) as err:
-            raise DataFormatError(path, None, f"expected a JSON object with a 'chars' list ({err})") from None
+        """Character ids of a word (cut at max_length); callers must not modify the list."""
+        key = (word, max_length)
+        ids = self._cache.get(key)
+        if ids is None:
+            ids = [self._ids.get(c, 1) for c in word[:max_length]] or [1]
+            if len(self._cache) < 1_000_000:
+                self._cache[key] = ids
+        return ids
 
 
 END = "</s>"
 
 
-class BigramVocab:
+class BigramVocab(_SymbolVocab):
     """Each token joined with the next (``</s>`` after the last): a strong feature for Chinese NER
-    (Zhang and Yang, 2018), where a character alone says little. Id 0 pads, id 1 is unknown."""
+    (Zhang and Yang, 2018), where a character alone says little."""
 
-    def __init__(self, bigrams: Sequence[str]):
-        self.bigrams = list(bigrams)
-        if self.bigrams[:2] != [PAD, UNK]:
-            raise DataFormatError(None, None, f"a bigram vocabulary must start with {PAD}, {UNK}")
-        self._ids = {b: i for i, b in enumerate(self.bigrams)}
+    key = "bigrams"
+
+    @property
+    def bigrams(self) -> List[str]:
+        return self.symbols
 
     @staticmethod
     def pairs(tokens: Sequence[str]) -> List[str]:
@@ -191,23 +216,8 @@ class BigramVocab:
 
     @classmethod
     def build(cls, sentences: Iterable[Sequence[str]], min_freq: int = 1) -> "BigramVocab":
-        counts = Counter(p for sentence in sentences for p in cls.pairs(sentence))
-        kept = sorted((b for b, n in counts.items() if n >= min_freq), key=lambda b: (-counts[b], b))
-        return cls([PAD, UNK] + kept)
-
-    def __len__(self) -> int:
-        return len(self.bigrams)
+        return cls._from_counts(Counter(p for sentence in sentences for p in cls.pairs(sentence)), min_freq)
 
     def encode(self, tokens: Sequence[str]) -> List[int]:
         ids = self._ids
         return [ids.get(p, 1) for p in self.pairs(tokens)]
-
-    def save(self, path: PathLike) -> None:
-        atomic_write_text(path, json.dumps({"bigrams": self.bigrams}, ensure_ascii=False))
-
-    @classmethod
-    def load(cls, path: PathLike) -> "BigramVocab":
-        try:
-            return cls(json.loads(Path(path).read_text(encoding="utf-8"))["bigrams"])
-        except (OSError, ValueError, KeyError, TypeError) as err:
-            raise DataFormatError(path, None, f"expected a JSON object with a 'bigrams' list ({err})") from None

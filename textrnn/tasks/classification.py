@@ -56,7 +56,7 @@ class TextClassifier(TaskModel):
         """(texts, num_labels) probabilities, in input order."""
         was_training = self.model.training
         self.model.eval()
-        items = [self.encode(t) for t in texts]
+        items = [self.encode(t) for t in list(texts)]  # list(): a datasets Column decodes row by row
         out = torch.zeros(len(items), len(self.labels))
         for indices, batch in self.batches(items, batch_size):
             out[indices] = self.model.probabilities(batch).float().cpu()
@@ -129,7 +129,7 @@ def balanced_class_weights(rows, num_labels: int, multi_label: bool):
 def build_classifier(train, *, embeddings: Optional[str] = None, extra_pretrained: int = 100_000,
                      lowercase: bool = True, word_dim: int = 100, seed: int = 42, min_freq: int = 1,
                      balanced_weights: bool = False, embeddings_text: Optional[str] = None,
-                     **config: Any) -> TextClassifier:
+                     freeze_embeddings: bool = False, **config: Any) -> TextClassifier:
     """A fresh classifier whose vocabulary and labels come from ``train`` (``text`` + ``label(s)``).
 
     ``embeddings``: a vectors file, ``word2vec``/``fasttext`` to train them with gensim on the
@@ -143,7 +143,8 @@ def build_classifier(train, *, embeddings: Optional[str] = None, extra_pretraine
     labels = (feature.feature if column == "labels" else feature).names
     vocab, init, word_dim, num_trainable, subwords, ngrams = initial_embeddings(
         sentences, embeddings, extra_pretrained=extra_pretrained, lowercase=lowercase, word_dim=word_dim,
-        seed=seed, min_freq=min_freq, unicode_normalize=True, embeddings_text=embeddings_text)
+        seed=seed, min_freq=min_freq, unicode_normalize=True, embeddings_text=embeddings_text,
+        freeze=freeze_embeddings)
     if balanced_weights:
         config["class_weights"] = balanced_class_weights(train[column], len(labels), column == "labels")
     torch.manual_seed(seed)
