@@ -73,3 +73,31 @@ def test_empty_sentence_is_a_clear_error():
     tagger = make_tagger()
     with pytest.raises(ValueError, match="empty sentence"):
         tagger.predict([[]])
+
+
+@pytest.mark.parametrize("scheme", ["IOB2", "BIOES", "BMES"])
+def test_crf_decoding_never_yields_an_invalid_sequence(scheme):
+    """Random weights and emissions pushed toward continuation tags: every path is still valid."""
+    from textrnn import tags as tag_schemes
+
+    spans_rows = [[("PER", 0, 2), ("LOC", 4, 5)], [("ORG", 1, 4)], [("LOC", 0, 1), ("PER", 2, 3)]]
+    labels = tag_schemes.sort_labels(
+        [t for spans in spans_rows for t in tag_schemes.spans_to_tags(spans, 6, scheme)]
+        + tag_schemes.spans_to_tags([("ORG", 0, 1), ("ORG", 2, 4)], 6, scheme))
+    rows = [([f"w{i}" for i in range(6)], tag_schemes.spans_to_tags(spans, 6, scheme)) for spans in spans_rows]
+    torch.manual_seed(3)
+    tagger = build_tagger(tagging_dataset(rows, labels), word_dim=8, hidden_size=8, char_encoder="none")
+    assert tagger.config.scheme == scheme
+    continuation = torch.tensor([label[:2] in ("I-", "M-", "E-") for label in labels])
+    with torch.no_grad():
+        tagger.model.proj.bias.copy_(continuation.float() * 5.0)  # tempt it toward invalid paths
+    sentences = [[f"w{i}" for i in range(n)] for n in range(1, 30)] * 3
+    for tags in tagger.predict(sentences, batch_size=16):
+        assert tag_schemes.is_valid(tags, scheme), tags
+    # the same temptation without a CRF does produce invalid sequences: the check above has teeth
+    torch.manual_seed(3)
+    softmax = build_tagger(tagging_dataset(rows, labels), word_dim=8, hidden_size=8, char_encoder="none",
+                           use_crf=False)
+    with torch.no_grad():
+        softmax.model.proj.bias.copy_(continuation.float() * 5.0)
+    assert not all(tag_schemes.is_valid(t, scheme) for t in softmax.predict(sentences, batch_size=16))

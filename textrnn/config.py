@@ -124,7 +124,8 @@ class ClassifierConfig(_JSONMixin):
     rnn: str = "lstm"
     hidden_size: int = 150
     num_layers: int = 1
-    dropout: float = 0.5
+    dropout: float = 0.5  # on the pooled vector (and between stacked layers)
+    input_dropout: Optional[float] = None  # on the word vectors; None: the same as dropout
     pooling: str = "max"
     architecture: str = "birnn-classifier/1"
 

@@ -99,6 +99,8 @@ def add_classifier_args(parser: argparse.ArgumentParser, **defaults: Any) -> Non
     g = parser.add_argument_group("classifier")
     g.add_argument("--pooling", choices=("last", "mean", "max", "attention"), default=defaults.get("pooling", "max"),
                    help="how encoder states become one text vector (default %(default)s)")
+    g.add_argument("--input-dropout", type=float, default=defaults.get("input_dropout"),
+                   help="dropout on the word vectors (default: the same as --dropout)")
     g.add_argument("--min-freq", type=int, default=defaults.get("min_freq", 1),
                    help="words seen fewer times in training map to <unk>")
     g.add_argument("--balanced-weights", action="store_true",
@@ -108,4 +110,5 @@ def add_classifier_args(parser: argparse.ArgumentParser, **defaults: Any) -> Non
 def classifier_kwargs(args: argparse.Namespace) -> Dict[str, Any]:
     """Keyword arguments for ``build_classifier`` from parsed flags."""
     return dict(_embedding_kwargs(args), min_freq=args.min_freq, pooling=args.pooling,
+                input_dropout=args.input_dropout,
                 balanced_weights=args.balanced_weights)

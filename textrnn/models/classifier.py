@@ -29,6 +29,7 @@ class BiRNNClassifier(nn.Module):
         self.words = WordEmbedding(config.vocab_size, config.word_dim, config.num_trainable_words, embeddings,
                                    config.subword_buckets, ngrams)
         self.dropout = nn.Dropout(config.dropout)
+        self.input_dropout = nn.Dropout(config.dropout if config.input_dropout is None else config.input_dropout)
         self.encoder = BiRNNEncoder(config.word_dim, config.hidden_size, config.num_layers, config.rnn,
                                     config.dropout)
         self.pool = pooling(config.pooling, self.encoder.output_size)
@@ -40,7 +41,7 @@ class BiRNNClassifier(nn.Module):
 
     def logits(self, batch: Batch) -> torch.Tensor:
         x = self.words(batch["words"], batch.get("oov_positions"), batch.get("oov_buckets"))
-        x = self.dropout(x)  # (batch, seq, word_dim)
+        x = self.input_dropout(x)  # (batch, seq, word_dim)
         h = self.encoder(x, batch["lengths"])  # (batch, seq, 2 * hidden)
         return self.out(self.dropout(self.pool(h, batch["mask"])))  # (batch, num_labels)
 
