@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import sys
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
@@ -210,6 +211,7 @@ def finish_classification_run(clf: TextClassifier, result, test, args, recipe: s
         "train_seconds": round(result.train_seconds, 1), "test_texts_per_second": round(len(test) / seconds),
         "seed": args.seed, "output_dir": str(out),
     }
+    results["command"] = " ".join(["python"] + sys.argv)  # what to run to get these figures again
     atomic_write_text(out / "results.json", json.dumps(results, indent=2) + "\n")
     write_model_card(out, "text-classification", dataset=dataset,
                      metrics={"accuracy": test_metrics["accuracy"], "macro_f1": test_metrics["macro_f1"]},

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import sys
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
@@ -279,6 +280,7 @@ def finish_tagging_run(tagger: SequenceTagger, result, tests: Dict[str, Any], ar
             results.update({f"test_{k}": round(scores[name][k], 2) for k in ("strict_f1", "precision", "recall")})
             results["test_sentences_per_second"] = round(len(data) / seconds)
     results.update(train_seconds=round(result.train_seconds, 1), seed=args.seed, output_dir=str(out))
+    results["command"] = " ".join(["python"] + sys.argv)  # what to run to get these figures again
     atomic_write_text(out / "results.json", json.dumps(results, indent=2, ensure_ascii=False) + "\n")
     test = scores["test"]
     write_model_card(out, "token-classification", dataset=dataset,
