@@ -113,3 +113,20 @@ def test_pickle_in_place_of_safetensors_is_refused(tmp_path):
     (folder / "model.safetensors").rename(folder / "pytorch_model.bin")
     with pytest.raises(DataFormatError, match="pickle files are never loaded"):
         TextClassifier.from_pretrained(folder)
+
+
+def test_bigram_features_are_padding_exact_and_round_trip(tmp_path):
+    torch.manual_seed(4)
+    clf = build_classifier(classification_dataset(), bigrams=True, **SMALL)
+    assert clf.config.bigram_vocab_size > 2
+    clf.model.eval()
+    texts = [t for t, _ in TINY_SENTIMENT]
+    items = [clf.encode(t) for t in texts]
+    with torch.no_grad():
+        together = clf.model.logits(clf.collate(items))
+        for i, item in enumerate(items):
+            assert torch.allclose(together[i], clf.model.logits(clf.collate([item]))[0], atol=1e-5)
+    loaded = TextClassifier.from_pretrained(clf.save_pretrained(tmp_path / "bigrams"))
+    assert (tmp_path / "bigrams" / "bigram_vocab.json").exists()
+    with torch.no_grad():
+        assert torch.equal(loaded.model.logits(loaded.collate(items)), together)

@@ -121,6 +121,8 @@ class ClassifierConfig(_JSONMixin):
     subword_buckets: int = 0
     subword_min_n: int = 3
     subword_max_n: int = 6
+    bigram_vocab_size: int = 0  # Chinese: embeddings of each character with the next (0: none)
+    bigram_dim: int = 50
     rnn: str = "lstm"
     hidden_size: int = 150
     num_layers: int = 1

@@ -103,6 +103,8 @@ def add_classifier_args(parser: argparse.ArgumentParser, **defaults: Any) -> Non
                    help="dropout on the word vectors (default: the same as --dropout)")
     g.add_argument("--min-freq", type=int, default=defaults.get("min_freq", 1),
                    help="words seen fewer times in training map to <unk>")
+    g.add_argument("--bigrams", action=argparse.BooleanOptionalAction, default=defaults.get("bigrams", False),
+                   help="add an embedding of each token with the next (Chinese characters)")
     g.add_argument("--balanced-weights", action="store_true",
                    help="weight the loss by inverse label frequency (imbalanced data)")
 
@@ -110,5 +112,5 @@ def add_classifier_args(parser: argparse.ArgumentParser, **defaults: Any) -> Non
 def classifier_kwargs(args: argparse.Namespace) -> Dict[str, Any]:
     """Keyword arguments for ``build_classifier`` from parsed flags."""
     return dict(_embedding_kwargs(args), min_freq=args.min_freq, pooling=args.pooling,
-                input_dropout=args.input_dropout,
+                input_dropout=args.input_dropout, bigrams=args.bigrams,
                 balanced_weights=args.balanced_weights)

@@ -28,10 +28,13 @@ class BiRNNClassifier(nn.Module):
         self.config = config
         self.words = WordEmbedding(config.vocab_size, config.word_dim, config.num_trainable_words, embeddings,
                                    config.subword_buckets, ngrams)
+        self.bigrams = None
+        if config.bigram_vocab_size:
+            self.bigrams = nn.Embedding(config.bigram_vocab_size, config.bigram_dim, padding_idx=0)
         self.dropout = nn.Dropout(config.dropout)
         self.input_dropout = nn.Dropout(config.dropout if config.input_dropout is None else config.input_dropout)
-        self.encoder = BiRNNEncoder(config.word_dim, config.hidden_size, config.num_layers, config.rnn,
-                                    config.dropout)
+        input_size = config.word_dim + (config.bigram_dim if config.bigram_vocab_size else 0)
+        self.encoder = BiRNNEncoder(input_size, config.hidden_size, config.num_layers, config.rnn, config.dropout)
         self.pool = pooling(config.pooling, self.encoder.output_size)
         self.out = nn.Linear(self.encoder.output_size, config.num_labels)
         weights = torch.tensor(config.class_weights) if config.class_weights else None
@@ -41,7 +44,9 @@ class BiRNNClassifier(nn.Module):
 
     def logits(self, batch: Batch) -> torch.Tensor:
         x = self.words(batch["words"], batch.get("oov_positions"), batch.get("oov_buckets"))
-        x = self.input_dropout(x)  # (batch, seq, word_dim)
+        if self.bigrams is not None:
+            x = torch.cat([x, self.bigrams(batch["bigrams"])], dim=-1)  # (batch, seq, word_dim + bigram_dim)
+        x = self.input_dropout(x)  # (batch, seq, input)
         h = self.encoder(x, batch["lengths"])  # (batch, seq, 2 * hidden)
         return self.out(self.dropout(self.pool(h, batch["mask"])))  # (batch, num_labels)
 

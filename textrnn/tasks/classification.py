@@ -14,11 +14,11 @@ from typing import Any, Dict, List, Optional, Sequence
 import torch
 
 from ..config import ClassifierConfig, TrainingConfig
-from ..hub import TOKENIZER_NAME, load_state, read_weights, write_model_folder
+from ..hub import BIGRAMS_NAME, TOKENIZER_NAME, load_state, read_weights, write_model_folder
 from ..models.classifier import BiRNNClassifier
 from ..training.metrics import classification_scores, multilabel_scores
-from ..vocab import WordVocab, pre_tokenize
-from .base import TaskModel, encode_split, fit
+from ..vocab import BigramVocab, WordVocab, pre_tokenize
+from .base import TaskModel, encode_split, fit, padded
 
 logger = logging.getLogger(__name__)
 
@@ -34,20 +34,26 @@ class TextClassifier(TaskModel):
 
     architecture = ARCHITECTURE
 
-    def __init__(self, model: BiRNNClassifier, words: WordVocab):
+    def __init__(self, model: BiRNNClassifier, words: WordVocab, bigrams: Optional[BigramVocab] = None):
         self.model = model
         self.words = words
+        self.bigrams = bigrams
         self.config: ClassifierConfig = model.config
         self.labels: List[str] = list(model.config.labels)
 
     def encode(self, text: str) -> Dict[str, List]:
-        item = self.encode_words(tokenize(text))
-        if not item["words"]:
+        tokens = tokenize(text)
+        if not tokens:
             raise ValueError(f"cannot classify an empty text: {text!r} has no tokens")
+        item = self.encode_words(tokens)
+        if self.bigrams is not None:
+            item["bigrams"] = self.bigrams.encode(tokens)
         return item
 
     def collate(self, items: Sequence[Dict[str, Any]]) -> Dict[str, torch.Tensor]:
         batch = self.collate_words(items)
+        if self.bigrams is not None:
+            batch["bigrams"] = padded([it["bigrams"] for it in items], batch["words"].size(1))
         if "labels" in items[0]:
             batch["labels"] = torch.tensor([it["labels"] for it in items])
         return batch
@@ -97,18 +103,24 @@ class TextClassifier(TaskModel):
 
     def save_pretrained(self, path, card: Optional[str] = None) -> Path:
         config = dict(self.config.to_dict(), task="text-classification")
-        return write_model_folder(path, config, self.model.state_dict(),
-                                  lambda folder: self.words.save(folder / TOKENIZER_NAME), card)
+
+        def extra(folder: Path) -> None:
+            self.words.save(folder / TOKENIZER_NAME)
+            if self.bigrams is not None:
+                self.bigrams.save(folder / BIGRAMS_NAME)
+
+        return write_model_folder(path, config, self.model.state_dict(), extra, card)
 
     @classmethod
     def from_pretrained(cls, name_or_path, revision: Optional[str] = None) -> "TextClassifier":
         folder, data = cls._open_folder(name_or_path, revision)
         config = ClassifierConfig.from_dict(data)
         words = WordVocab.load(folder / TOKENIZER_NAME)
+        bigrams = BigramVocab.load(folder / BIGRAMS_NAME) if config.bigram_vocab_size else None
         model = BiRNNClassifier(config)
         load_state(model, read_weights(folder), folder)
         model.eval()
-        return cls(model, words)
+        return cls(model, words, bigrams)
 
 
 def label_column(dataset) -> str:
@@ -130,7 +142,7 @@ def balanced_class_weights(rows, num_labels: int, multi_label: bool):
 def build_classifier(train, *, embeddings: Optional[str] = None, extra_pretrained: int = 100_000,
                      lowercase: bool = True, word_dim: int = 100, seed: int = 42, min_freq: int = 1,
                      balanced_weights: bool = False, embeddings_text: Optional[str] = None,
-                     freeze_embeddings: bool = False, **config: Any) -> TextClassifier:
+                     freeze_embeddings: bool = False, bigrams: bool = False, **config: Any) -> TextClassifier:
     """A fresh classifier whose vocabulary and labels come from ``train`` (``text`` + ``label(s)``).
 
     ``embeddings``: a vectors file, ``word2vec``/``fasttext`` to train them with gensim on the
@@ -146,12 +158,15 @@ def build_classifier(train, *, embeddings: Optional[str] = None, extra_pretraine
         sentences, embeddings, extra_pretrained=extra_pretrained, lowercase=lowercase, word_dim=word_dim,
         seed=seed, min_freq=min_freq, unicode_normalize=True, embeddings_text=embeddings_text,
         freeze=freeze_embeddings)
+    pairs = BigramVocab.build(sentences) if bigrams else None
+    if pairs is not None:
+        config["bigram_vocab_size"] = len(pairs)
     if balanced_weights:
         config["class_weights"] = balanced_class_weights(train[column], len(labels), column == "labels")
     torch.manual_seed(seed)
     cfg = ClassifierConfig(vocab_size=len(vocab), labels=tuple(labels), multi_label=column == "labels",
                            word_dim=word_dim, num_trainable_words=num_trainable, **subwords, **config)
-    return TextClassifier(BiRNNClassifier(cfg, init, ngrams), vocab)
+    return TextClassifier(BiRNNClassifier(cfg, init, ngrams), vocab, pairs)
 
 
 def train_classifier(clf: TextClassifier, train, dev, config: TrainingConfig,
@@ -169,7 +184,8 @@ def train_classifier(clf: TextClassifier, train, dev, config: TrainingConfig,
             labels = batch[column]
         return {**out, "labels": labels}
 
-    signature = hashlib.sha1(clf.words.tokenizer.to_str().encode() + repr(clf.config.to_dict()).encode()).hexdigest()
+    signature = hashlib.sha1(clf.words.tokenizer.to_str().encode() + repr(clf.config.to_dict()).encode()
+                             + repr(clf.bigrams.bigrams if clf.bigrams else None).encode()).hexdigest()
     import datasets
 
     label_feature = (datasets.Sequence(datasets.Value("float32")) if column == "labels" else train.features[column])
