@@ -1,7 +1,7 @@
 """BiLSTM/BiGRU sequence tagger: words (+ characters) -> encoder -> emissions -> CRF or softmax."""
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -85,21 +85,26 @@ class BiRNNTagger(nn.Module):
         best = emissions.argmax(dim=-1)  # (batch, seq)
         return [row[:n].tolist() for row, n in zip(best, batch["lengths"].tolist())]
 
-    def posteriors(self, batch: Batch) -> Tuple[torch.Tensor, List[List[int]], torch.Tensor]:
-        """Emissions, the best tag ids, and per-token tag probabilities (CRF marginals or softmax)."""
+    def posteriors(self, batch: Batch) -> Tuple[Dict[str, Any], List[List[int]], torch.Tensor]:
+        """What span scoring needs (emissions, mask, forward-backward scores), the best tag ids,
+        and per-token tag probabilities (CRF marginals or softmax)."""
         emissions, mask = self.emissions(batch), batch["mask"]
+        state: Dict[str, Any] = {"emissions": emissions, "mask": mask}
         if self.crf is not None:
-            return emissions, self.crf.decode(emissions, mask), self.crf.marginals(emissions, mask)
+            state["scores"] = self.crf.forward_backward(emissions, mask)  # computed once, used twice
+            probs = self.crf.marginals(emissions, mask, scores=state["scores"])
+            return state, self.crf.decode(emissions, mask), probs
         probs = emissions.softmax(dim=-1)  # (batch, seq, num_tags)
         paths = [row[:n].tolist() for row, n in zip(probs.argmax(-1), batch["lengths"].tolist())]
-        return emissions, paths, probs
+        return state, paths, probs
 
-    def span_probabilities(self, emissions: torch.Tensor, mask: torch.Tensor, probs: torch.Tensor,
+    def span_probabilities(self, state: Dict[str, Any], probs: torch.Tensor,
                            spans: List[Tuple[int, int, List[int], List[int]]]) -> List[float]:
         """P(span has these tags and ends there): exact CRF span marginals, or for softmax tags the
         product of the tokens' probabilities times that of the next tag not continuing the span."""
+        mask = state["mask"]
         if self.crf is not None:
-            return self.crf.span_probabilities(emissions, mask, spans)
+            return self.crf.span_probabilities(state["emissions"], mask, spans, scores=state["scores"])
         lengths = mask.sum(dim=1).tolist()
         out = []
         for b, first, path, stop_not in spans:

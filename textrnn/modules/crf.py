@@ -109,26 +109,33 @@ class CRF(nn.Module):
         alphas = self._alphas(emissions, mask, start, trans)  # (batch, seq, num_tags)
         return torch.logsumexp(alphas[:, -1] + end, dim=1)  # (batch,)
 
-    def marginals(self, emissions: torch.Tensor, mask: Optional[torch.Tensor] = None) -> torch.Tensor:
-        """Posterior p(y_t = k | emissions) by forward-backward, (batch, seq, num_tags); 0 at padding."""
+    def forward_backward(self, emissions: torch.Tensor,
+                         mask: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Forward and backward log-scores, each (batch, seq, num_tags): pass them to ``marginals``
+        and ``span_probabilities`` to compute them once for both."""
         emissions, mask = self._validate(emissions, mask)
         start, trans, end = self._scores()
-        alphas = self._alphas(emissions, mask, start, trans)  # (batch, seq, num_tags)
-        betas = self._betas(emissions, mask, trans, end)  # (batch, seq, num_tags)
+        return self._alphas(emissions, mask, start, trans), self._betas(emissions, mask, trans, end)
+
+    def marginals(self, emissions: torch.Tensor, mask: Optional[torch.Tensor] = None,
+                  scores: Optional[Tuple[torch.Tensor, torch.Tensor]] = None) -> torch.Tensor:
+        """Posterior p(y_t = k | emissions) by forward-backward, (batch, seq, num_tags); 0 at padding."""
+        emissions, mask = self._validate(emissions, mask)
+        alphas, betas = scores if scores is not None else self.forward_backward(emissions, mask)
         # Each position's alpha + beta sums to log Z; normalising per position rather than by the
         # global log Z keeps each row summing to 1 despite float32 rounding at large scores.
         probs = torch.softmax(alphas + betas, dim=2)  # (batch, seq, num_tags)
         return probs * mask.unsqueeze(2)
 
     def span_probabilities(self, emissions: torch.Tensor, mask: Optional[torch.Tensor],
-                           spans: Sequence[Tuple[int, int, Sequence[int], Sequence[int]]]) -> List[float]:
+                           spans: Sequence[Tuple[int, int, Sequence[int], Sequence[int]]],
+                           scores: Optional[Tuple[torch.Tensor, torch.Tensor]] = None) -> List[float]:
         """Posterior probability of each span: sentence ``b`` has tags ``path`` on positions
         ``[start, start + len(path))`` and the next tag is none of ``stop_not`` (tags that would
         extend the span, e.g. I-PER after a PER span in IOB2). Spans: (b, start, path, stop_not)."""
         emissions, mask = self._validate(emissions, mask)
-        start_s, trans, end = self._scores()
-        alphas = self._alphas(emissions, mask, start_s, trans)  # (batch, seq, num_tags)
-        betas = self._betas(emissions, mask, trans, end)  # (batch, seq, num_tags)
+        _, trans, end = self._scores()
+        alphas, betas = scores if scores is not None else self.forward_backward(emissions, mask)
         lengths = mask.sum(dim=1).tolist()
         log_z = torch.logsumexp(alphas + betas, dim=2)[:, 0].tolist()  # (batch,): same at every position
         al, be, em = (x.detach().double().cpu().numpy() for x in (alphas, betas, emissions))

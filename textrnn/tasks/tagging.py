@@ -92,7 +92,7 @@ class SequenceTagger(TaskModel):
                 for j, path in zip(indices, self.model.decode(batch)):
                     results[j] = ([labels[t] for t in path], None, None)
                 continue
-            emissions, paths, probs = self.model.posteriors(batch)
+            state, paths, probs = self.model.posteriors(batch)
             picked = probs.gather(2, padded(paths, probs.size(1)).unsqueeze(2)).squeeze(2).tolist()
             found = []
             for row, (j, path) in enumerate(zip(indices, paths)):
@@ -102,7 +102,7 @@ class SequenceTagger(TaskModel):
                     for label, first, end in tag_schemes.get_spans(tags, scheme):
                         found.append((j, label, first, end, (row, first, path[first:end], self._extends[label])))
             if found:
-                values = self.model.span_probabilities(emissions, batch["mask"], probs, [f[4] for f in found])
+                values = self.model.span_probabilities(state, probs, [f[4] for f in found])
                 for (j, label, first, end, _), value in zip(found, values):
                     results[j][2].append((label, first, end, value))
         self.model.train(was_training)
