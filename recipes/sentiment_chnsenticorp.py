@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Chinese sentiment on ChnSentiCorp: a character BiLSTM with max pooling.
+"""Chinese sentiment on ChnSentiCorp: a character BiLSTM with character bigrams and max pooling.
 
 Character vectors are trained by gensim (Word2Vec, or FastText with --embeddings fasttext) on the
 training texts unless a vectors file is given. The public test file has no labels, so `dev.tsv`
@@ -26,7 +26,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--validation-size", type=float, default=0.1,
                    help="share of train held out for validation, stratified, seeded by --split-seed")
     p.add_argument("--split-seed", type=int, default=13)
-    add_classifier_args(p, embeddings="word2vec", word_dim=100, hidden_size=150, pooling="max", dropout=0.5)
+    add_classifier_args(p, embeddings="word2vec", word_dim=100, hidden_size=150, pooling="max", dropout=0.5,
+                        bigrams=True)
     add_training_args(p, max_epochs=12, batch_size=32, optimizer="adam", lr=1e-3, schedule="constant",
                       clip_norm=5.0, metric="accuracy", output_dir="runs/chnsenticorp-bilstm")
     return p.parse_args(argv)
