@@ -27,11 +27,9 @@ CORPORA = ("conll2003", "conllpp", "sst2", "chnsenticorp", "resume_ner")
 
 
 def show_corpora(data_dir: str) -> None:
-    rows = []
     for name in CORPORA:
-        for row in corpus_statistics(load_corpus(name, data_dir=data_dir)):
-            rows.append({"corpus": name, **row})
-    print("\n" + format_statistics(rows) + "\n", flush=True)
+        table = format_statistics(corpus_statistics(load_corpus(name, data_dir=data_dir)))
+        print(f"\n{name}\n{table}", flush=True)
 
 
 def banner(text: str) -> None:
