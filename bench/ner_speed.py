@@ -67,6 +67,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--warmup", type=int, default=30)
     parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
+                        help="inference precision (training is always fp32)")
     bench_args, rest = parser.parse_known_args(argv)
     args = recipe.parse_args(rest)
     set_threads(args)
@@ -80,7 +82,8 @@ def main(argv=None):
                                                         bench_args.steps)),
     }
     tagger.model.eval()
-    sentences = corpus["test"]["tokens"]
+    tagger.precision = result["inference_precision"] = bench_args.precision
+    sentences = corpus["test"]["tokens"][:]
     for batch_size in (1, 32, 256):
         sps, tps = inference_speed(tagger, sentences, batch_size)
         result[f"test_sentences_per_second_b{batch_size}"] = sps

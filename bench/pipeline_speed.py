@@ -31,11 +31,13 @@ def main(argv=None):
     p.add_argument("--data-dir", default=str(default_data_dir()))
     p.add_argument("--batch-sizes", default="1,32,256")
     p.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
+    p.add_argument("--precision", choices=("fp32", "bf16"), default="fp32")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     texts = [" ".join(tokens) for tokens in load_corpus("conll2003", data_dir=args.data_dir)["test"]["tokens"]]
-    ner = pipeline("ner", model=args.model)
-    result = {"bench": "pipeline_speed", "model": args.model, "sentences": len(texts), "threads": args.threads}
+    ner = pipeline("ner", model=args.model, precision=args.precision)
+    result = {"bench": "pipeline_speed", "model": args.model, "sentences": len(texts), "threads": args.threads,
+              "precision": args.precision}
     for batch_size in map(int, args.batch_sizes.split(",")):
         ner(texts[:512], batch_size=batch_size)  # warm-up
         start = time.perf_counter()

@@ -110,3 +110,21 @@ def test_crf_span_scores_are_probabilities_below_one_when_ambiguous(ner):
     assert found or token_level
     for e in found + token_level:
         assert 0.0 < e["score"] < 1.0
+
+
+def test_bf16_inference_is_close_to_fp32_and_valid():
+    torch.manual_seed(5)
+    tagger = build_tagger(tagging_dataset(), word_dim=16, hidden_size=16, char_dim=8, char_filters=8)
+    items = [tagger.encode(t) for t, _ in __import__("tests.helpers", fromlist=["TINY_NER"]).TINY_NER]
+    batch = tagger.collate(items)
+    tagger.model.eval()
+    with torch.no_grad():
+        exact = tagger.model.emissions(batch)
+        tagger.precision = "bf16"
+        with tagger.autocast():
+            fast = tagger.model.emissions(batch).float()
+    assert torch.allclose(exact, fast, atol=0.05) and not torch.equal(exact, fast)
+    for entities in pipeline("ner", model=tagger, precision="bf16")(TEXTS):
+        assert all(0.0 < e["score"] <= 1.0 for e in entities)
+    with pytest.raises(ValueError, match="precision must be"):
+        pipeline("ner", model=tagger, precision="int8")

@@ -60,9 +60,9 @@ class BiRNNTagger(nn.Module):
             x = torch.cat([x, self.bigrams(batch["bigrams"])], dim=-1)  # (batch, seq, word_dim + bigram_dim)
         if self.chars is not None:
             feats = self.chars(batch["chars"])  # (real_tokens, char_features)
-            char_x = x.new_zeros(*mask.shape, feats.size(-1))  # (batch, seq, char_features)
+            char_x = feats.new_zeros(*mask.shape, feats.size(-1))  # (batch, seq, char_features)
             char_x[mask] = feats
-            x = torch.cat([x, char_x], dim=-1)  # (batch, seq, input)
+            x = torch.cat([x, char_x.to(x.dtype)], dim=-1)  # (batch, seq, input)
         h = self.encoder(self.dropout(x), batch["lengths"])  # (batch, seq, 2 * hidden)
         return self.proj(self.dropout(h))  # (batch, seq, num_tags)
 

@@ -15,14 +15,18 @@ TASKS = {
 }
 
 
-def pipeline(task: str, model, revision: str = None, batch_size: int = 64, **defaults: Any) -> Pipeline:
+def pipeline(task: str, model, revision: str = None, batch_size: int = 64, precision: str = "fp32",
+             **defaults: Any) -> Pipeline:
     """``pipeline("ner", model="runs/conll03-bilstm-crf")``; ``model`` is a folder, a hub id, or a
-    loaded ``SequenceTagger`` / ``TextClassifier``."""
+    loaded ``SequenceTagger`` / ``TextClassifier``. ``precision="bf16"`` runs the network under
+    bfloat16 autocast: about twice as fast on CPUs with AVX-512 BF16, scores differ slightly."""
     if task not in TASKS:
         raise ValueError(f"unknown task {task!r}; choose one of {', '.join(TASKS)}")
     from ..tasks import load_model
 
     loaded = load_model(model, revision=revision) if not hasattr(model, "predict") else model
+    loaded.precision = precision
+    loaded.autocast()  # validates the precision name now rather than at the first call
     cls = TASKS[task]
     expected = "birnn-tagger" if cls is TokenClassificationPipeline else "birnn-classifier"
     if not loaded.config.architecture.startswith(expected):

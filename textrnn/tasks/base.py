@@ -22,6 +22,15 @@ class TaskModel:
     model: torch.nn.Module
     config: Any
     words: Any
+    precision = "fp32"  # "bf16": run inference under bfloat16 autocast (about 2x faster on CPUs with
+    #                     AVX-512 BF16 or AMX; scores differ from fp32 in the third decimal)
+
+    def autocast(self):
+        """The inference context for ``precision``; the CRF itself always computes in float32."""
+        if self.precision not in ("fp32", "bf16"):
+            raise ValueError(f"precision must be 'fp32' or 'bf16'; got {self.precision!r}")
+        device = next(self.model.parameters()).device.type
+        return torch.autocast(device, dtype=torch.bfloat16, enabled=self.precision == "bf16")
 
     def encode_words(self, tokens: Sequence[str]) -> Item:
         """Word ids, and for unknown words the fastText n-gram rows when the model carries them."""

@@ -65,8 +65,9 @@ class TextClassifier(TaskModel):
         self.model.eval()
         items = [self.encode(t) for t in list(texts)]  # list(): a datasets Column decodes row by row
         out = torch.zeros(len(items), len(self.labels))
-        for indices, batch in self.batches(items, batch_size):
-            out[indices] = self.model.probabilities(batch).float().cpu()
+        with self.autocast():
+            for indices, batch in self.batches(items, batch_size):
+                out[indices] = self.model.probabilities(batch).float().cpu()
         self.model.train(was_training)
         return out
 

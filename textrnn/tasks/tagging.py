@@ -86,27 +86,32 @@ class SequenceTagger(TaskModel):
         # a datasets Column decodes row by row when iterated: one bulk conversion is ~10x cheaper
         encoded = [self.encode(s) for s in list(sentences)]
         results: List[Optional[Tuple]] = [None] * len(encoded)
-        labels, scheme = self.labels, self.config.scheme
-        for indices, batch in self.batches(encoded, batch_size):
-            if not scores:
-                for j, path in zip(indices, self.model.decode(batch)):
-                    results[j] = ([labels[t] for t in path], None, None)
-                continue
-            state, paths, probs = self.model.posteriors(batch)
-            picked = probs.gather(2, padded(paths, probs.size(1)).unsqueeze(2)).squeeze(2).tolist()
-            found = []
-            for row, (j, path) in enumerate(zip(indices, paths)):
-                tags = [labels[t] for t in path]
-                results[j] = (tags, picked[row][: len(path)], [])
-                if spans:
-                    for label, first, end in tag_schemes.get_spans(tags, scheme):
-                        found.append((j, label, first, end, (row, first, path[first:end], self._extends[label])))
-            if found:
-                values = self.model.span_probabilities(state, probs, [f[4] for f in found])
-                for (j, label, first, end, _), value in zip(found, values):
-                    results[j][2].append((label, first, end, value))
+        with self.autocast():
+            for indices, batch in self.batches(encoded, batch_size):
+                self._decode_batch(indices, batch, results, scores, spans)
         self.model.train(was_training)
         return results
+
+    def _decode_batch(self, indices: List[int], batch, results: List, scores: bool, spans: bool) -> None:
+        """Fill ``results[i]`` with (tags, token scores or None, spans or None) for one batch."""
+        labels, scheme = self.labels, self.config.scheme
+        if not scores:
+            for j, path in zip(indices, self.model.decode(batch)):
+                results[j] = ([labels[t] for t in path], None, None)
+            return
+        state, paths, probs = self.model.posteriors(batch)
+        picked = probs.float().gather(2, padded(paths, probs.size(1)).unsqueeze(2)).squeeze(2).tolist()
+        found = []
+        for row, (j, path) in enumerate(zip(indices, paths)):
+            tags = [labels[t] for t in path]
+            results[j] = (tags, picked[row][: len(path)], [])
+            if spans:
+                for label, first, end in tag_schemes.get_spans(tags, scheme):
+                    found.append((j, label, first, end, (row, first, path[first:end], self._extends[label])))
+        if found:
+            values = self.model.span_probabilities(state, probs, [f[4] for f in found])
+            for (j, label, first, end, _), value in zip(found, values):
+                results[j][2].append((label, first, end, value))
 
     @property
     def _extends(self) -> Dict[str, List[int]]:
