@@ -8,7 +8,7 @@ import torch
 
 from ..config import TrainingConfig
 from ..errors import DataFormatError
-from ..hub import read_config, resolve_folder
+from ..hub import TOKENIZER_NAME, load_state, read_config, read_weights, resolve_folder, write_model_folder
 from ..subwords import ngram_buckets
 from ..training.batching import BucketBatchSampler
 
@@ -70,6 +70,40 @@ class TaskModel:
         for indices in sampler:
             batch = self.collate([items[i] for i in indices])
             yield indices, {k: v.to(device) for k, v in batch.items()}
+
+    task = ""  # the Hugging Face task name written into config.json
+    config_class: Any = None
+    model_class: Any = None
+
+    def vocabularies(self) -> Dict[str, Any]:
+        """File name -> vocabulary object (None where the model has no such part)."""
+        return {TOKENIZER_NAME: self.words}
+
+    def save_pretrained(self, path, card: Optional[str] = None):
+        """Write a hub-ready folder; loading it needs neither gensim nor the training corpus."""
+        config = dict(self.config.to_dict(), task=self.task)
+
+        def extra(folder) -> None:
+            for name, vocab in self.vocabularies().items():
+                if vocab is not None:
+                    vocab.save(folder / name)
+
+        return write_model_folder(path, config, self.model.state_dict(), extra, card)
+
+    @classmethod
+    def from_pretrained(cls, name_or_path, revision: Optional[str] = None):
+        """A saved model from a folder or a hub id; refuses other architectures and damaged files."""
+        folder, data = cls._open_folder(name_or_path, revision)
+        config = cls.config_class.from_dict(data)
+        model = cls.model_class(config)
+        load_state(model, read_weights(folder), folder)
+        model.eval()
+        return cls._assemble(model, folder)
+
+    @classmethod
+    def _assemble(cls, model, folder):  # pragma: no cover - abstract
+        """The task object around a loaded module, with its vocabularies read from ``folder``."""
+        raise NotImplementedError
 
     @classmethod
     def _open_folder(cls, name_or_path, revision: Optional[str]):

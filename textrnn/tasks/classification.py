@@ -14,7 +14,7 @@ from typing import Any, Dict, List, Optional, Sequence
 import torch
 
 from ..config import ClassifierConfig, TrainingConfig
-from ..hub import BIGRAMS_NAME, TOKENIZER_NAME, load_state, read_weights, write_model_folder
+from ..hub import BIGRAMS_NAME, TOKENIZER_NAME
 from ..models.classifier import BiRNNClassifier
 from ..training.metrics import classification_scores, multilabel_scores
 from ..vocab import BigramVocab, WordVocab, pre_tokenize
@@ -33,6 +33,9 @@ class TextClassifier(TaskModel):
     """``clf.predict(["A stirring, funny film."])`` -> ``[{"label": "positive", "score": 0.93}]``."""
 
     architecture = ARCHITECTURE
+    task = "text-classification"
+    config_class = ClassifierConfig
+    model_class = BiRNNClassifier
 
     def __init__(self, model: BiRNNClassifier, words: WordVocab, bigrams: Optional[BigramVocab] = None):
         self.model = model
@@ -102,26 +105,13 @@ class TextClassifier(TaskModel):
         pred = [self.labels[i] for i in probs.argmax(dim=1).tolist()]
         return classification_scores(gold, pred, self.labels)
 
-    def save_pretrained(self, path, card: Optional[str] = None) -> Path:
-        config = dict(self.config.to_dict(), task="text-classification")
-
-        def extra(folder: Path) -> None:
-            self.words.save(folder / TOKENIZER_NAME)
-            if self.bigrams is not None:
-                self.bigrams.save(folder / BIGRAMS_NAME)
-
-        return write_model_folder(path, config, self.model.state_dict(), extra, card)
+    def vocabularies(self) -> Dict[str, Any]:
+        return {TOKENIZER_NAME: self.words, BIGRAMS_NAME: self.bigrams}
 
     @classmethod
-    def from_pretrained(cls, name_or_path, revision: Optional[str] = None) -> "TextClassifier":
-        folder, data = cls._open_folder(name_or_path, revision)
-        config = ClassifierConfig.from_dict(data)
-        words = WordVocab.load(folder / TOKENIZER_NAME)
-        bigrams = BigramVocab.load(folder / BIGRAMS_NAME) if config.bigram_vocab_size else None
-        model = BiRNNClassifier(config)
-        load_state(model, read_weights(folder), folder)
-        model.eval()
-        return cls(model, words, bigrams)
+    def _assemble(cls, model: BiRNNClassifier, folder: Path) -> "TextClassifier":
+        bigrams = BigramVocab.load(folder / BIGRAMS_NAME) if model.config.bigram_vocab_size else None
+        return cls(model, WordVocab.load(folder / TOKENIZER_NAME), bigrams)
 
 
 def label_column(dataset) -> str:

@@ -15,7 +15,7 @@ import torch
 
 from .. import tags as tag_schemes
 from ..config import TaggerConfig, TrainingConfig
-from ..hub import BIGRAMS_NAME, CHARS_NAME, TOKENIZER_NAME, load_state, read_weights, write_model_folder
+from ..hub import BIGRAMS_NAME, CHARS_NAME, TOKENIZER_NAME
 from ..models.tagger import BiRNNTagger
 from ..training.metrics import entity_scores
 from .base import TaskModel, encode_split, fit, padded
@@ -30,6 +30,9 @@ class SequenceTagger(TaskModel):
     """``tagger.predict([["EU", "rejects", "German", "call"]])`` -> ``[["B-ORG", "O", "B-MISC", "O"]]``."""
 
     architecture = ARCHITECTURE
+    task = "token-classification"
+    config_class = TaggerConfig
+    model_class = BiRNNTagger
 
     def __init__(self, model: BiRNNTagger, words: WordVocab, chars: Optional[CharVocab] = None,
                  bigrams: Optional[BigramVocab] = None):
@@ -133,31 +136,15 @@ class SequenceTagger(TaskModel):
         return entity_scores(gold, pred, self.config.scheme)
 
     # persistence -------------------------------------------------------------------------------
-    def save_pretrained(self, path, card: Optional[str] = None) -> Path:
-        """Write a hub-ready folder; loading it needs neither gensim nor the training corpus."""
-        config = dict(self.config.to_dict(), task="token-classification",
-                      lowercase=self.words.tokenizer.normalizer is not None)
-
-        def extra(folder: Path) -> None:
-            self.words.save(folder / TOKENIZER_NAME)
-            if self.chars is not None:
-                self.chars.save(folder / CHARS_NAME)
-            if self.bigrams is not None:
-                self.bigrams.save(folder / BIGRAMS_NAME)
-
-        return write_model_folder(path, config, self.model.state_dict(), extra, card)
+    def vocabularies(self) -> Dict[str, Any]:
+        return {TOKENIZER_NAME: self.words, CHARS_NAME: self.chars, BIGRAMS_NAME: self.bigrams}
 
     @classmethod
-    def from_pretrained(cls, name_or_path, revision: Optional[str] = None) -> "SequenceTagger":
-        folder, data = cls._open_folder(name_or_path, revision)
-        config = TaggerConfig.from_dict(data)
-        words = WordVocab.load(folder / TOKENIZER_NAME)
+    def _assemble(cls, model: BiRNNTagger, folder: Path) -> "SequenceTagger":
+        config = model.config
         chars = CharVocab.load(folder / CHARS_NAME) if config.char_encoder != "none" else None
         bigrams = BigramVocab.load(folder / BIGRAMS_NAME) if config.bigram_vocab_size else None
-        model = BiRNNTagger(config)
-        load_state(model, read_weights(folder), folder)
-        model.eval()
-        return cls(model, words, chars, bigrams)
+        return cls(model, WordVocab.load(folder / TOKENIZER_NAME), chars, bigrams)
 
 
 # building and training -----------------------------------------------------------------------
