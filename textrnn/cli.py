@@ -150,14 +150,11 @@ def cmd_evaluate(args) -> Dict:
 
     model = load_model(args.model)
     data = load_corpus({"test": args.test}, **_data_kwargs(args))["test"]
-    metrics = model.evaluate(data, batch_size=args.batch_size)
-    if "per_type" in metrics:
-        from .training.metrics import entity_report
-
-        names = data.features["tags"].feature.names
-        gold = [[names[t] for t in row] for row in data["tags"]]
-        print(entity_report(gold, model.predict(data["tokens"], batch_size=args.batch_size), model.config.scheme))
-    elif "per_class" in metrics:
+    if "tags" in data.column_names:
+        metrics = model.evaluate(data, batch_size=args.batch_size, report=True)
+        print(metrics.pop("report"))
+    else:
+        metrics = model.evaluate(data, batch_size=args.batch_size)
         print(f"{'label':<20}{'precision':>10}{'recall':>10}{'f1':>10}{'support':>10}")
         for label, row in metrics["per_class"].items():
             print(f"{label:<20}{row['precision']:>10.2f}{row['recall']:>10.2f}{row['f1']:>10.2f}{row['support']:>10}")

@@ -6,7 +6,6 @@ Japanese and Korean one character each), so one classifier class serves both lan
 from __future__ import annotations
 
 import hashlib
-import logging
 import sys
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
@@ -20,7 +19,6 @@ from ..training.metrics import classification_scores, multilabel_scores
 from ..vocab import BigramVocab, WordVocab, pre_tokenize
 from .base import TaskModel, encode_split, fit, padded
 
-logger = logging.getLogger(__name__)
 
 ARCHITECTURE = "birnn-classifier/1"
 

@@ -6,7 +6,6 @@ ids, and knows how to batch. The recipe and the ``textrnn`` command both call th
 from __future__ import annotations
 
 import hashlib
-import logging
 import sys
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
@@ -17,11 +16,10 @@ from .. import tags as tag_schemes
 from ..config import TaggerConfig, TrainingConfig
 from ..hub import BIGRAMS_NAME, CHARS_NAME, TOKENIZER_NAME
 from ..models.tagger import BiRNNTagger
-from ..training.metrics import entity_scores
+from ..training.metrics import entity_report, entity_scores
 from .base import TaskModel, encode_split, fit, padded
 from ..vocab import BigramVocab, CharVocab, WordVocab
 
-logger = logging.getLogger(__name__)
 
 ARCHITECTURE = "birnn-tagger/1"
 
@@ -128,12 +126,16 @@ class SequenceTagger(TaskModel):
             self._extends_cache = {t: table.get(t, []) for t in types}
         return self._extends_cache
 
-    def evaluate(self, dataset, batch_size: int = 256) -> Dict[str, Any]:
-        """Entity P/R/F1 (conlleval and strict) against a Dataset with ``tokens`` and ``tags``."""
+    def evaluate(self, dataset, batch_size: int = 256, report: bool = False) -> Dict[str, Any]:
+        """Entity P/R/F1 (conlleval and strict) against a Dataset with ``tokens`` and ``tags``;
+        with ``report``, also seqeval's per-type table as text (one prediction pass for both)."""
         names = dataset.features["tags"].feature.names
         gold = [[names[t] for t in row] for row in dataset["tags"]]
         pred = self.predict(dataset["tokens"], batch_size=batch_size)
-        return entity_scores(gold, pred, self.config.scheme)
+        scores = entity_scores(gold, pred, self.config.scheme)
+        if report:
+            scores["report"] = entity_report(gold, pred, self.config.scheme)
+        return scores
 
     # persistence -------------------------------------------------------------------------------
     def vocabularies(self) -> Dict[str, Any]:
