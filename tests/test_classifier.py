@@ -29,17 +29,22 @@ def test_pooling_ignores_padding(kind):
         assert torch.allclose(batch[i], alone[0], atol=1e-5)
 
 
-@pytest.mark.parametrize("kind", sorted(POOLINGS))
-def test_padded_batch_gives_same_logits_as_single_items(kind):
-    torch.manual_seed(1)
-    clf = build_classifier(classification_dataset(), pooling=kind, **SMALL)
+def assert_batch_equals_single_items(clf):
+    """Logits of a padded batch equal each text's logits alone; returns the items and batch logits."""
     clf.model.eval()
-    texts = [t for t, _ in TINY_SENTIMENT]
-    items = [clf.encode(t) for t in texts]
+    items = [clf.encode(t) for t, _ in TINY_SENTIMENT]
     with torch.no_grad():
         together = clf.model.logits(clf.collate(items))
         for i, item in enumerate(items):
             assert torch.allclose(together[i], clf.model.logits(clf.collate([item]))[0], atol=1e-5)
+    return items, together
+
+
+@pytest.mark.parametrize("kind", sorted(POOLINGS))
+def test_padded_batch_gives_same_logits_as_single_items(kind):
+    torch.manual_seed(1)
+    clf = build_classifier(classification_dataset(), pooling=kind, **SMALL)
+    items, together = assert_batch_equals_single_items(clf)
 
 
 def test_learns_tiny_sentiment_and_round_trips(tmp_path):
@@ -119,13 +124,7 @@ def test_bigram_features_are_padding_exact_and_round_trip(tmp_path):
     torch.manual_seed(4)
     clf = build_classifier(classification_dataset(), bigrams=True, **SMALL)
     assert clf.config.bigram_vocab_size > 2
-    clf.model.eval()
-    texts = [t for t, _ in TINY_SENTIMENT]
-    items = [clf.encode(t) for t in texts]
-    with torch.no_grad():
-        together = clf.model.logits(clf.collate(items))
-        for i, item in enumerate(items):
-            assert torch.allclose(together[i], clf.model.logits(clf.collate([item]))[0], atol=1e-5)
+    items, together = assert_batch_equals_single_items(clf)
     loaded = TextClassifier.from_pretrained(clf.save_pretrained(tmp_path / "bigrams"))
     assert (tmp_path / "bigrams" / "bigram_vocab.json").exists()
     with torch.no_grad():
