@@ -72,6 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("model", help="model folder or hub id")
     ev.add_argument("--test", required=True, help="labelled file")
     ev.add_argument("--batch-size", type=int, default=256)
+    ev.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
+                    help="bf16: bfloat16 inference, about twice as fast on CPUs with AVX-512 BF16")
     _add_data_args(ev, "any")
 
     pr = commands.add_parser("predict", help="tag or classify raw text lines; writes JSON lines")
@@ -149,6 +151,7 @@ def cmd_evaluate(args) -> Dict:
     from .tasks import load_model
 
     model = load_model(args.model)
+    model.precision = args.precision
     data = load_corpus({"test": args.test}, **_data_kwargs(args))["test"]
     if "tags" in data.column_names:
         metrics = model.evaluate(data, batch_size=args.batch_size, report=True)
