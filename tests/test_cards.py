@@ -1,5 +1,4 @@
 """Data cards: readable by huggingface_hub, hashes and counts true to the data, mismatches caught."""
-import shutil
 import time
 
 import pytest

@@ -6,7 +6,6 @@ A saved model carries the config that built it; the ``architecture`` string is v
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import dataclass, field
 from typing import Any, Dict, Optional, Tuple
 
@@ -102,10 +101,6 @@ class TaggerConfig(_JSONMixin):
             raise ConfigError("char features need num_chars > 0 (the size of the character vocabulary)")
         EncoderConfig(self.rnn, self.hidden_size, self.num_layers, self.dropout)  # validates
 
-    @property
-    def encoder(self) -> EncoderConfig:
-        return EncoderConfig(self.rnn, self.hidden_size, self.num_layers, self.dropout)
-
 
 @dataclass(frozen=True)
 class ClassifierConfig(_JSONMixin):
@@ -176,9 +171,3 @@ class TrainingConfig(_JSONMixin):
                         eval_batch_size=self.eval_batch_size, clip_norm=self.clip_norm,
                         patience=self.patience, max_seconds=self.max_seconds)
 
-
-def save_json(data: Dict[str, Any], path) -> None:
-    """Write JSON whole or not at all (temp file, then an atomic rename)."""
-    from .utils import atomic_write_text
-
-    atomic_write_text(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")

@@ -9,8 +9,6 @@ a packed bidirectional RNN exactly, while PyTorch can use its fused oneDNN kerne
 """
 from __future__ import annotations
 
-from typing import List, Tuple
-
 import torch
 from torch import nn
 
@@ -53,15 +51,3 @@ class BiRNNEncoder(nn.Module):
             behind, _ = bwd(reverse_within_length(x, lengths))  # (batch, seq, hidden), reversed
             x = torch.cat([ahead, reverse_within_length(behind, lengths)], dim=-1)  # (batch, seq, 2*hidden)
         return x  # padded positions hold junk: callers mask them
-
-    def forward_states(self, inputs: torch.Tensor, lengths: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
-        """Outputs, and each direction's final state (forward at the last token, backward at the first)."""
-        outputs = self.forward(inputs, lengths)  # (batch, seq, 2 * hidden)
-        half = self.output_size // 2
-        rows = torch.arange(outputs.size(0), device=outputs.device)
-        last_forward = outputs[rows, lengths.to(outputs.device) - 1, :half]  # (batch, hidden)
-        last_backward = outputs[:, 0, half:]  # (batch, hidden)
-        return outputs, torch.cat([last_forward, last_backward], dim=-1)  # (batch, 2 * hidden)
-
-    def rnns(self) -> List[nn.Module]:
-        return [*self.forward_rnns, *self.backward_rnns]

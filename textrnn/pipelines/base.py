@@ -7,7 +7,7 @@ batched by length for speed and results come back in input order.
 from __future__ import annotations
 
 import itertools
-from typing import Any, Iterable, Iterator, List
+from typing import Any, Iterator, List
 
 import torch
 
@@ -59,7 +59,3 @@ class Pipeline:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(task={self.task!r}, model={self.model.config.architecture})"
-
-
-def iterable(inputs: Any) -> bool:
-    return isinstance(inputs, Iterable) and not isinstance(inputs, (str, bytes))

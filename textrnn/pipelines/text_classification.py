@@ -1,7 +1,7 @@
 """Labels for raw text: ``{"label", "score"}``, the ``top_k`` best, or every label over its threshold."""
 from __future__ import annotations
 
-from typing import Any, Dict, List
+from typing import Any, List
 
 from .base import Pipeline
 

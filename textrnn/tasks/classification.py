@@ -17,7 +17,7 @@ from ..hub import BIGRAMS_NAME, TOKENIZER_NAME
 from ..models.classifier import BiRNNClassifier
 from ..training.metrics import classification_scores, multilabel_scores
 from ..vocab import BigramVocab, WordVocab, pre_tokenize
-from .base import TaskModel, encode_split, fit, padded
+from .base import TaskModel, encode_split, fit, initial_embeddings, padded
 
 
 ARCHITECTURE = "birnn-classifier/1"
@@ -137,8 +137,6 @@ def build_classifier(train, *, embeddings: Optional[str] = None, extra_pretraine
     ``embeddings``: a vectors file, ``word2vec``/``fasttext`` to train them with gensim on the
     training texts (characters, for Chinese), or None for random vectors of ``word_dim``.
     """
-    from ..tasks.tagging import initial_embeddings
-
     sentences = [tokenize(t) for t in train["text"]]
     column = label_column(train)
     feature = train.features[column]

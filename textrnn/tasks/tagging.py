@@ -17,7 +17,7 @@ from ..config import TaggerConfig, TrainingConfig
 from ..hub import BIGRAMS_NAME, CHARS_NAME, TOKENIZER_NAME
 from ..models.tagger import BiRNNTagger
 from ..training.metrics import entity_report, entity_scores
-from .base import TaskModel, encode_split, fit, padded
+from .base import TaskModel, encode_split, fit, initial_embeddings, padded
 from ..vocab import BigramVocab, CharVocab, WordVocab
 
 
@@ -150,56 +150,6 @@ class SequenceTagger(TaskModel):
 
 
 # building and training -----------------------------------------------------------------------
-def initial_embeddings(sentences: Sequence[Sequence[str]], embeddings: Optional[str], *,
-                       extra_pretrained: int, lowercase: bool, word_dim: int, seed: int, min_freq: int = 1,
-                       unicode_normalize: bool = False, embeddings_text: Optional[str] = None,
-                       freeze: bool = False):
-    """The word vocabulary and its initial vectors: (vocab, matrix or None, dim, trainable rows,
-    fastText subword settings for the config, and the n-gram table or None).
-
-    ``embeddings``: a vectors file (GloVe, word2vec, fastText), ``word2vec``/``fasttext`` to train
-    them on ``sentences`` (plus the lines of ``embeddings_text``, unlabelled text of the same
-    kind) with gensim, or None/``random`` for random vectors of ``word_dim``. ``freeze`` keeps every
-    initialised vector fixed (only <pad>/<unk> train): often better on small corpora.
-    """
-    options = dict(lowercase=lowercase, unicode_normalize=unicode_normalize)
-    vocab = WordVocab.build(sentences, min_freq=min_freq, **options)
-    if embeddings in (None, "random"):
-        return vocab, None, word_dim, len(vocab), {}, None
-    from .. import embeddings as emb  # gensim is imported only when building from vectors
-
-    normalised = [[vocab.normalize(w) for w in s] for s in sentences]
-    training = {}
-    if embeddings in ("word2vec", "fasttext"):
-        training = dict(dim=word_dim, seed=seed)
-        if embeddings_text:
-            normalised += [[vocab.normalize(w) for w in s] for s in read_text_lines(embeddings_text)]
-    vectors = emb.vectors_from_source(embeddings, corpus_sentences=normalised, **training)
-    table = emb.build_embedding_matrix(vocab.words, vectors, train_counts=vocab.counts,
-                                       extra_pretrained=extra_pretrained, seed=seed)
-    vocab = WordVocab.from_words(table.words[2:], **options)
-    subword_config, ngrams = {}, None
-    if vectors.subwords is not None:  # fastText: carry the n-gram table for unseen words
-        sub = vectors.subwords
-        subword_config = dict(subword_buckets=sub["bucket"], subword_min_n=sub["min_n"], subword_max_n=sub["max_n"])
-        ngrams = torch.from_numpy(sub["vectors_ngrams"])
-    trainable = 2 if freeze else table.num_trainable
-    return vocab, torch.from_numpy(table.matrix), table.matrix.shape[1], trainable, subword_config, ngrams
-
-
-def read_text_lines(path) -> List[List[str]]:
-    """Unlabelled text for training vectors: one sentence per line, pre-tokenized like the data
-    (Chinese per character, so per-character tokens match a character-level corpus)."""
-    from ..errors import DataFormatError
-    from ..vocab import pre_tokenize
-
-    try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
-    except UnicodeDecodeError as err:
-        raise DataFormatError(path, None, f"expected UTF-8 text ({err})") from None
-    return [[t for t, _ in pre_tokenize(line)] for line in lines if line.strip()]
-
-
 def build_tagger(train, *, embeddings: Optional[str] = None, extra_pretrained: int = 100_000,
                  lowercase: bool = True, word_dim: int = 100, seed: int = 42, bigrams: bool = False,
                  scheme: Optional[str] = None, embeddings_text: Optional[str] = None,

@@ -73,7 +73,6 @@ class Trainer:
         self.config = config
         self.accelerator = accelerator or Accelerator()
         set_seed(config.seed)
-        self.sampler = getattr(train_loader, "batch_sampler", None)
         optimizer = build_optimizer([p for p in model.parameters() if p.requires_grad], config)
         self.model, self.optimizer, self.loader = self.accelerator.prepare(model, optimizer, train_loader)
         self.evaluate = evaluate
@@ -133,10 +132,7 @@ class Trainer:
         acc, c = self.accelerator, self.config
         # accelerate's loader counts its own epochs from 0 in each process and passes that count to
         # the sampler on every iteration; tell it the true epoch, or a resumed run replays epoch 0's order
-        if hasattr(self.loader, "set_epoch"):
-            self.loader.set_epoch(epoch)
-        elif self.sampler is not None and hasattr(self.sampler, "set_epoch"):
-            self.sampler.set_epoch(epoch)
+        self.loader.set_epoch(epoch)
         self.model.train()
         total_loss, tokens, sentences = 0.0, 0, 0
         start = time.perf_counter()
