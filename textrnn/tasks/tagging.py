@@ -101,7 +101,8 @@ class SequenceTagger(TaskModel):
                 results[j] = ([labels[t] for t in path], None, None)
             return
         state, paths, probs = self.model.posteriors(batch)
-        picked = probs.float().gather(2, padded(paths, probs.size(1)).unsqueeze(2)).squeeze(2).tolist()
+        index = padded(paths, probs.size(1)).to(probs.device)  # (batch, seq): built on the host, used where probs live
+        picked = probs.float().gather(2, index.unsqueeze(2)).squeeze(2).tolist()
         found = []
         for row, (j, path) in enumerate(zip(indices, paths)):
             tags = [labels[t] for t in path]
