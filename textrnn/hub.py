@@ -10,14 +10,15 @@ import json
 import logging
 import os
 from pathlib import Path
-from typing import Any, Callable, Dict, Optional
+from typing import TYPE_CHECKING, Any, Callable, Dict, Optional
 
-import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
 
 from .errors import DataFormatError
 from .utils import PathLike, atomic_write_text
+
+if TYPE_CHECKING:
+    import torch
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +38,8 @@ def write_model_folder(path: PathLike, config: Dict[str, Any], state_dict: Dict[
     The folder may also hold a run's metrics and checkpoint, so it is not replaced wholesale; a
     crash part-way leaves the previous config.json, never a half-written file.
     """
+    from safetensors.torch import save_file  # torch only where weights are (exported models run without)
+
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
     tmp = path / f".{WEIGHTS_NAME}.tmp"
@@ -69,6 +72,8 @@ def read_config(folder: Path) -> Dict[str, Any]:
 
 def read_weights(folder: Path) -> Dict[str, torch.Tensor]:
     """model.safetensors; a pickle in its place is refused, never loaded."""
+    from safetensors.torch import load_file
+
     path = folder / WEIGHTS_NAME
     if not path.exists():
         pickles = [p.name for p in folder.iterdir() if p.suffix in PICKLE_SUFFIXES]

@@ -8,15 +8,16 @@ from __future__ import annotations
 import hashlib
 import sys
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence
 
+import numpy as np
 import torch
 
 from .. import tags as tag_schemes
 from ..config import TaggerConfig, TrainingConfig
+from ..frontend import TaggerFrontend
 from ..hub import BIGRAMS_NAME, CHARS_NAME, TOKENIZER_NAME
 from ..models.tagger import BiRNNTagger
-from ..training.metrics import entity_report, entity_scores
 from .base import TaskModel, encode_split, fit, initial_embeddings, padded
 from ..vocab import BigramVocab, CharVocab, WordVocab
 
@@ -24,8 +25,11 @@ from ..vocab import BigramVocab, CharVocab, WordVocab
 ARCHITECTURE = "birnn-tagger/1"
 
 
-class SequenceTagger(TaskModel):
-    """``tagger.predict([["EU", "rejects", "German", "call"]])`` -> ``[["B-ORG", "O", "B-MISC", "O"]]``."""
+class SequenceTagger(TaskModel, TaggerFrontend):
+    """``tagger.predict([["EU", "rejects", "German", "call"]])`` -> ``[["B-ORG", "O", "B-MISC", "O"]]``.
+
+    Strings to arrays and decoding come from ``TaggerFrontend`` (shared with the ONNX backend);
+    this class runs the torch module on the arrays."""
 
     architecture = ARCHITECTURE
     task = "token-classification"
@@ -41,102 +45,21 @@ class SequenceTagger(TaskModel):
         self.config: TaggerConfig = model.config
         self.labels: List[str] = list(model.config.labels)
 
-    # strings -> tensors ------------------------------------------------------------------------
-    def encode(self, tokens: Sequence[str]) -> Dict[str, List]:
-        item = self.encode_words(tokens)
-        if self.bigrams is not None:
-            item["bigrams"] = self.bigrams.encode(tokens)
-        if self.chars is not None:
-            n = self.config.max_word_length
-            item["chars"] = [self.chars.encode_word(t, n) for t in tokens]
-        return item
+    def collate_targets(self, items: Sequence[Dict[str, List]]) -> Dict[str, torch.Tensor]:
+        """Gold ``tags`` (batch, seq) when the items carry them (training); see BiRNNTagger for the keys."""
+        if "tags" not in items[0]:
+            return {}
+        return {"tags": padded([it["tags"] for it in items], max(len(it["tags"]) for it in items))}
 
-    def collate(self, items: Sequence[Dict[str, List]]) -> Dict[str, torch.Tensor]:
-        """Pad a list of encoded sentences into one batch (see BiRNNTagger for the keys)."""
-        if any(not it["words"] for it in items):
-            raise ValueError("cannot tag an empty sentence: every sentence needs at least one token")
-        batch = self.collate_words(items)
-        longest = batch["words"].size(1)
-        if self.bigrams is not None:
-            batch["bigrams"] = padded([it["bigrams"] for it in items], longest)
-        if self.chars is not None:
-            # (real_tokens, word_len): only real tokens get character features
-            flat = [w for it in items for w in it["chars"]]
-            batch["chars"] = padded(flat, max(map(len, flat)))
-        if "tags" in items[0]:
-            batch["tags"] = padded([it["tags"] for it in items], longest)
-        return batch
+    def emission_scores(self, arrays) -> np.ndarray:
+        return self.run_module(self.model.emissions, arrays)
 
-    # prediction --------------------------------------------------------------------------------
-    @torch.inference_mode()
-    def predict(self, sentences: Sequence[Sequence[str]], batch_size: int = 256,
-                with_scores: bool = False):
-        """Tags for each sentence (a list of tokens), in input order; with per-token confidences."""
-        results = self._decode(sentences, batch_size, scores=with_scores, spans=False)
-        tags = [r[0] for r in results]
-        return (tags, [r[1] for r in results]) if with_scores else tags
-
-    @torch.inference_mode()
-    def predict_entities(self, sentences: Sequence[Sequence[str]], batch_size: int = 256):
-        """Per sentence: (tags, token scores, [(label, first, end, span probability)]); end is exclusive."""
-        return self._decode(sentences, batch_size, scores=True, spans=True)
-
-    def _decode(self, sentences, batch_size: int, scores: bool, spans: bool) -> List[Tuple]:
-        was_training = self.model.training
-        self.model.eval()
-        # a datasets Column decodes row by row when iterated: one bulk conversion is ~10x cheaper
-        encoded = [self.encode(s) for s in list(sentences)]
-        results: List[Optional[Tuple]] = [None] * len(encoded)
-        with self.autocast():
-            for indices, batch in self.batches(encoded, batch_size):
-                self._decode_batch(indices, batch, results, scores, spans)
-        self.model.train(was_training)
-        return results
-
-    def _decode_batch(self, indices: List[int], batch, results: List, scores: bool, spans: bool) -> None:
-        """Fill ``results[i]`` with (tags, token scores or None, spans or None) for one batch."""
-        labels, scheme = self.labels, self.config.scheme
-        if not scores:
-            for j, path in zip(indices, self.model.decode(batch)):
-                results[j] = ([labels[t] for t in path], None, None)
-            return
-        state, paths, probs = self.model.posteriors(batch)
-        index = padded(paths, probs.size(1)).to(probs.device)  # (batch, seq): built on the host, used where probs live
-        picked = probs.float().gather(2, index.unsqueeze(2)).squeeze(2).tolist()
-        found = []
-        for row, (j, path) in enumerate(zip(indices, paths)):
-            tags = [labels[t] for t in path]
-            results[j] = (tags, picked[row][: len(path)], [])
-            if spans:
-                for label, first, end in tag_schemes.get_spans(tags, scheme):
-                    found.append((j, label, first, end, (row, first, path[first:end], self._extends[label])))
-        if found:
-            values = self.model.span_probabilities(state, probs, [f[4] for f in found])
-            for (j, label, first, end, _), value in zip(found, values):
-                results[j][2].append((label, first, end, value))
-
-    @property
-    def _extends(self) -> Dict[str, List[int]]:
-        """Per entity type, the tag ids that would extend a span of that type (I-, M-, E-)."""
-        if not hasattr(self, "_extends_cache"):
-            table: Dict[str, List[int]] = {}
-            for i, label in enumerate(self.labels):
-                if label[:2] in ("I-", "M-", "E-"):
-                    table.setdefault(label[2:], []).append(i)
-            types = {label[2:] for label in self.labels if label != "O"}
-            self._extends_cache = {t: table.get(t, []) for t in types}
-        return self._extends_cache
-
-    def evaluate(self, dataset, batch_size: int = 256, report: bool = False) -> Dict[str, Any]:
-        """Entity P/R/F1 (conlleval and strict) against a Dataset with ``tokens`` and ``tags``;
-        with ``report``, also seqeval's per-type table as text (one prediction pass for both)."""
-        names = dataset.features["tags"].feature.names
-        gold = [[names[t] for t in row] for row in dataset["tags"]]
-        pred = self.predict(dataset["tokens"], batch_size=batch_size)
-        scores = entity_scores(gold, pred, self.config.scheme)
-        if report:
-            scores["report"] = entity_report(gold, pred, self.config.scheme)
-        return scores
+    def crf_parameters(self):
+        crf = self.model.crf
+        if crf is None:
+            return None
+        return tuple(p.detach().float().cpu().numpy()
+                     for p in (crf.transitions, crf.start_transitions, crf.end_transitions))
 
     # persistence -------------------------------------------------------------------------------
     def vocabularies(self) -> Dict[str, Any]:
