@@ -16,11 +16,16 @@ import sys
 from pathlib import Path
 
 from textrnn.data import load_corpus
-from textrnn.options import add_tagger_args, add_training_args, set_threads, tagger_kwargs, training_config
-from textrnn.tasks.tagging import build_tagger, finish_tagging_run, train_tagger
+from textrnn.options import (add_tagger_args, add_training_args, parse_with_preset, set_threads, tagger_kwargs,
+                             training_config)
+from textrnn.runs import main_process_first, run
 from textrnn.utils import default_data_dir, setup_logging
 
 logger = logging.getLogger("recipes.ner_conll2003")
+
+
+# Large batches for GPUs (docs/benchmarks.md: checked on CPU and on one H100).
+PRESETS = {"gpu": dict(batch_size=256, mixed_precision="bf16", loader_workers=2, eval_batch_size=1024)}
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -30,7 +35,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     add_tagger_args(p, embeddings=None, hidden_size=256, char_features="cnn")
     add_training_args(p, max_epochs=50, batch_size=32, optimizer="sgd", lr=0.015, momentum=0.9,
                       schedule="inverse", lr_decay=0.05, clip_norm=5.0, output_dir="runs/conll03-bilstm-crf")
-    args = p.parse_args(argv)
+    args = parse_with_preset(p, PRESETS, argv)
     if args.embeddings is None:
         args.embeddings = str(Path(args.data_dir) / "glove" / "glove.6B.50d.txt.gz")
     return args
@@ -45,14 +50,12 @@ def load_data(data_dir: str):
 def main(argv=None) -> dict:
     args = parse_args(argv)
     setup_logging()
-    set_threads(args)
-    corpus, conllpp = load_data(args.data_dir)
-    config = training_config(args)
-    tagger = build_tagger(corpus["train"], **tagger_kwargs(args))
-    result = train_tagger(tagger, corpus["train"], corpus["validation"], config,
-                          output_dir=args.output_dir, resume=args.resume)
-    return finish_tagging_run(tagger, result, {"test": corpus["test"], "conllpp_test": conllpp}, args,
-                              recipe="ner_conll2003", dataset="conll2003")
+    set_threads(args.threads)
+    with main_process_first(args.cpu):
+        corpus, conllpp = load_data(args.data_dir)
+    return run("ner", corpus["train"], corpus["validation"], {"test": corpus["test"], "conllpp_test": conllpp},
+               model_options=tagger_kwargs(args), training=training_config(args), output_dir=args.output_dir,
+               resume=args.resume, recipe="ner_conll2003", dataset="conll2003", cpu=args.cpu)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ import sys
 
 from textrnn.data import load_corpus
 from textrnn.options import add_tagger_args, add_training_args, set_threads, tagger_kwargs, training_config
-from textrnn.tasks.tagging import build_tagger, finish_tagging_run, train_tagger
+from textrnn.runs import main_process_first, run
 from textrnn.utils import default_data_dir, setup_logging
 
 
@@ -33,14 +33,12 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> dict:
     args = parse_args(argv)
     setup_logging()
-    set_threads(args)
-    corpus = load_corpus("resume_ner", data_dir=args.data_dir)
-    config = training_config(args)
-    tagger = build_tagger(corpus["train"], **tagger_kwargs(args))
-    result = train_tagger(tagger, corpus["train"], corpus["validation"], config,
-                          output_dir=args.output_dir, resume=args.resume)
-    return finish_tagging_run(tagger, result, {"test": corpus["test"]}, args, recipe="ner_resume_zh",
-                              dataset="resume_ner")
+    set_threads(args.threads)
+    with main_process_first(args.cpu):
+        corpus = load_corpus("resume_ner", data_dir=args.data_dir)
+    return run("ner", corpus["train"], corpus["validation"], {"test": corpus["test"]},
+               model_options=tagger_kwargs(args), training=training_config(args), output_dir=args.output_dir,
+               resume=args.resume, recipe="ner_resume_zh", dataset="resume_ner", cpu=args.cpu)
 
 
 if __name__ == "__main__":

@@ -62,11 +62,11 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--test", help="test file, scored once at the end")
         _add_data_args(p, task)
         adder(p)
-        if task == "ner":
-            opts.add_training_args(p, output_dir="runs/ner")
+        if task == "ner":  # your own data: stop once dev stops improving (the recipes run a fixed schedule)
+            opts.add_training_args(p, output_dir="runs/ner", patience=5)
         else:
             opts.add_training_args(p, output_dir="runs/classifier", optimizer="adam", lr=1e-3,
-                                   schedule="constant", metric="accuracy", max_epochs=15)
+                                   schedule="constant", metric="accuracy", max_epochs=15, patience=3)
 
     ev = commands.add_parser("evaluate", help="score a saved model on a labelled file; ends with a JSON line")
     ev.add_argument("model", help="model folder or hub id")
@@ -74,6 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--batch-size", type=int, default=256)
     ev.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
                     help="bf16: bfloat16 inference, about twice as fast on CPUs with AVX-512 BF16")
+    ev.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... (default %(default)s)")
     _add_data_args(ev, "any")
 
     pr = commands.add_parser("predict", help="tag or classify raw text lines; writes JSON lines")
@@ -82,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--batch-size", type=int, default=256)
     pr.add_argument("--aggregation", choices=("simple", "none"), default="simple", help="NER: spans or tokens")
     pr.add_argument("--top-k", type=int, default=1, help="classification: how many labels (0 = all)")
+    pr.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... (default %(default)s)")
 
     emb = commands.add_parser("embeddings", help="train Word2Vec/FastText vectors on your text with gensim")
     emb_sub = emb.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -114,43 +116,28 @@ def _splits(args) -> Dict[str, str]:
     return files
 
 
-def cmd_train(args) -> Dict:
+def cmd_train(args) -> None:
+    """Train on the user's files through the same run layer as the recipes (one JSON line at the end)."""
     from .data import load_corpus
+    from .runs import hold_out, main_process_first, run
 
-    opts.set_threads(args)
-    corpus = load_corpus(_splits(args), **_data_kwargs(args))
-    train = corpus["train"]
-    if "validation" not in corpus:  # hold out a fixed-seed tenth of train
-        held = train.train_test_split(test_size=0.1, seed=args.seed)
-        train, corpus["validation"] = held["train"], held["test"]
-    config = opts.training_config(args)
-    if args.task == "ner":
-        from .tasks.tagging import build_tagger, train_tagger
-
-        model = build_tagger(train, **opts.tagger_kwargs(args))
-        result = train_tagger(model, train, corpus["validation"], config, args.output_dir, args.resume)
-    else:
-        from .tasks.classification import build_classifier, train_classifier
-
-        model = build_classifier(train, **opts.classifier_kwargs(args))
-        result = train_classifier(model, train, corpus["validation"], config, args.output_dir, args.resume)
-    model.save_pretrained(args.output_dir)
-    summary = {"output_dir": args.output_dir, f"dev_{config.metric}": round(result.best_score, 2),
-               "best_epoch": result.best_epoch, "train_seconds": round(result.train_seconds, 1)}
-    if "test" in corpus:
-        summary.update({f"test_{k}": round(v, 2) for k, v in model.evaluate(corpus["test"]).items()
-                        if isinstance(v, float)})
-    from .training.trainer import remove_checkpoint
-
-    remove_checkpoint(args.output_dir)
-    return summary
+    opts.set_threads(args.threads)
+    with main_process_first(args.cpu):
+        corpus = load_corpus(_splits(args), **_data_kwargs(args))
+    train, dev = corpus["train"], corpus.get("validation")
+    if dev is None:  # hold out a fixed-seed tenth of train
+        train, dev = hold_out(train, 0.1, args.seed)
+    tests = {"test": corpus["test"]} if "test" in corpus else {}
+    options = opts.tagger_kwargs(args) if args.task == "ner" else opts.classifier_kwargs(args)
+    run(args.task, train, dev, tests, model_options=options, training=opts.training_config(args),
+        output_dir=args.output_dir, resume=args.resume, command=" ".join(["textrnn"] + sys.argv[1:]), cpu=args.cpu)
 
 
 def cmd_evaluate(args) -> Dict:
     from .data import load_corpus
     from .tasks import load_model
 
-    model = load_model(args.model)
+    model = load_model(args.model, device=args.device)
     model.precision = args.precision
     data = load_corpus({"test": args.test}, **_data_kwargs(args))["test"]
     if "tags" in data.column_names:
@@ -169,7 +156,7 @@ def cmd_predict(args) -> None:
     from .pipelines import pipeline
     from .tasks import load_model
 
-    model = load_model(args.model)
+    model = load_model(args.model, device=args.device)
     is_tagger = model.config.architecture.startswith("birnn-tagger")
     pipe = pipeline("ner" if is_tagger else "text-classification", model=model, batch_size=args.batch_size)
     stream = sys.stdin if args.input == "-" else open(args.input, encoding="utf-8")

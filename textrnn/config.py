@@ -149,7 +149,7 @@ class TrainingConfig(_JSONMixin):
     """Settings of the training loop; the loop itself knows nothing of the model."""
 
     max_epochs: int = 50
-    batch_size: int = 32
+    batch_size: int = 32  # sentences per step on each process (the global batch is N times that)
     eval_batch_size: int = 256
     optimizer: str = "sgd"  # sgd | adam | adamw
     lr: float = 0.015
@@ -157,9 +157,18 @@ class TrainingConfig(_JSONMixin):
     weight_decay: float = 0.0
     schedule: str = "inverse"  # inverse: lr / (1 + decay * epoch); linear; plateau; constant
     lr_decay: float = 0.05
+    warmup_steps: int = 0  # lr rises linearly over the first steps (large batches need it)
     clip_norm: Optional[float] = 5.0
-    patience: Optional[int] = None  # stop after this many epochs without a better dev score
-    max_seconds: Optional[float] = None  # stop after the epoch that passes this training time
+    patience: Optional[int] = None  # stop after this many evaluations without a better dev score
+    max_seconds: Optional[float] = None  # stop at the first evaluation past this much training time
+    max_steps: Optional[int] = None  # stop after this many optimiser steps
+    eval_every_steps: Optional[int] = None  # evaluate on dev every N steps (default: each epoch's end)
+    save_every_steps: Optional[int] = None  # also checkpoint every N steps (always at evaluations)
+    keep_checkpoints: int = 2  # the newest K checkpoints are kept (an older one is the fallback)
+    log_every_steps: int = 50  # a training-loss line in steps.jsonl and the trackers
+    mixed_precision: str = "no"  # no | bf16 | fp16 (accelerate's autocast; fp16 with loss scaling)
+    report_to: Tuple[str, ...] = ()  # accelerate trackers: tensorboard, wandb, mlflow, ...
+    loader_workers: int = 0  # processes that fetch and pad batches (GPUs: 2; CPUs: 0)
     seed: int = 42
     metric: str = "f1"  # the dev metric that selects the best epoch
     extra: Dict[str, Any] = field(default_factory=dict)
@@ -167,7 +176,13 @@ class TrainingConfig(_JSONMixin):
     def __post_init__(self):
         _check_choice("optimizer", self.optimizer, ("sgd", "adam", "adamw"))
         _check_choice("schedule", self.schedule, ("inverse", "linear", "plateau", "constant"))
+        _check_choice("mixed_precision", self.mixed_precision, ("no", "bf16", "fp16"))
         _check_positive(max_epochs=self.max_epochs, batch_size=self.batch_size, lr=self.lr,
                         eval_batch_size=self.eval_batch_size, clip_norm=self.clip_norm,
-                        patience=self.patience, max_seconds=self.max_seconds)
-
+                        patience=self.patience, max_seconds=self.max_seconds, max_steps=self.max_steps,
+                        eval_every_steps=self.eval_every_steps, save_every_steps=self.save_every_steps,
+                        keep_checkpoints=self.keep_checkpoints, log_every_steps=self.log_every_steps)
+        if self.warmup_steps < 0 or self.loader_workers < 0:
+            raise ConfigError("warmup_steps and loader_workers must be 0 or more")
+        if isinstance(self.report_to, str):
+            object.__setattr__(self, "report_to", (self.report_to,) if self.report_to else ())

@@ -113,7 +113,7 @@ def resolve_folder(name_or_path: PathLike, revision: Optional[str] = None) -> Pa
 
 # what a model folder holds that belongs on the hub (not checkpoints, logs or plots of the run)
 HUB_FILES = [CONFIG_NAME, WEIGHTS_NAME, TOKENIZER_NAME, CHARS_NAME, BIGRAMS_NAME, CARD_NAME, "results.json",
-             "test_metrics.json", "confusion_matrix.png"]
+             "test_metrics.json", "confusion_matrix.png", "learning_curves.png"]
 
 
 def push_to_hub(folder: PathLike, repo_id: str, *, private: Optional[bool] = None, token: Optional[str] = None,
@@ -140,7 +140,7 @@ def write_model_card(folder: PathLike, task: str, **kwargs: Any) -> None:
 
 def model_card(task: str, config: Dict[str, Any], *, dataset: Optional[str] = None,
                metrics: Optional[Dict[str, float]] = None, training: Optional[Dict[str, Any]] = None,
-               repo_id: str = "PATH_OR_REPO_ID") -> str:
+               repo_id: str = "PATH_OR_REPO_ID", curves: Optional[str] = None) -> str:
     """A README.md whose YAML header carries ``model-index`` results, so the hub shows the scores."""
     from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
@@ -170,6 +170,8 @@ def model_card(task: str, config: Dict[str, Any], *, dataset: Optional[str] = No
     if metrics:
         lines += ["## Results (test split)", "", "| metric | value |", "|---|---|"]
         lines += [f"| {k} | {v:.2f} |" for k, v in metrics.items()] + [""]
+    if curves:
+        lines += ["## Learning curves", "", f"![training loss, dev score and learning rate]({curves})", ""]
     if training:
         lines += ["## Training settings", "", "```json", json.dumps(training, indent=2), "```", ""]
     lines += ["## Intended use and limits", "",

@@ -64,6 +64,33 @@ def atomic_directory(path: PathLike) -> Iterator[Path]:
         raise
 
 
+def resolve_device(device) -> "torch.device":
+    """A torch.device from what users write: "cpu", "cuda", "cuda:1", "mps", an int GPU index (-1 for
+    the CPU, as transformers' pipelines take it) or a torch.device; an unavailable GPU is a clear error."""
+    import torch
+
+    if isinstance(device, torch.device):
+        resolved = device
+    elif isinstance(device, int) and not isinstance(device, bool):
+        resolved = torch.device("cpu") if device < 0 else torch.device("cuda", device)
+    elif isinstance(device, str):
+        try:
+            resolved = torch.device(device.strip().lower())
+        except RuntimeError:
+            raise ValueError(f"unknown device {device!r}; expected 'cpu', 'cuda', 'cuda:N', 'mps' or a GPU index") from None
+    else:
+        raise ValueError(f"device must be a string, an int or a torch.device; got {type(device).__name__}")
+    if resolved.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        index = resolved.index or 0
+        if index >= count:
+            raise ValueError(f"device {str(resolved)!r} is not available: this machine has "
+                             f"{count} CUDA device(s)" + ("" if count else " (use 'cpu')"))
+    if resolved.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError("device 'mps' is not available on this machine (use 'cpu')")
+    return resolved
+
+
 def setup_logging(verbose: bool = False) -> None:
     """Plain one-line log records on stderr, for recipes and the command line."""
     logging.basicConfig(

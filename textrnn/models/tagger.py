@@ -66,6 +66,8 @@ class BiRNNTagger(nn.Module):
         h = self.encoder(self.dropout(x), batch["lengths"])  # (batch, seq, 2 * hidden)
         return self.proj(self.dropout(h))  # (batch, seq, num_tags)
 
+    loss_reduction = "sum"  # the objective is the sum over the global batch (as Ma and Hovy)
+
     def forward(self, batch: Batch) -> torch.Tensor:
         """The training loss; the trainer calls the module so that DDP sees the forward pass."""
         return self.loss(batch)
@@ -75,7 +77,7 @@ class BiRNNTagger(nn.Module):
         emissions, mask, gold = self.emissions(batch), batch["mask"], batch["tags"]
         if self.crf is not None:
             return self.crf(emissions, gold, mask, reduction="sum")
-        return F.cross_entropy(emissions[mask], gold[mask], reduction="sum")
+        return F.cross_entropy(emissions[mask].float(), gold[mask], reduction="sum")
 
     def decode(self, batch: Batch) -> List[List[int]]:
         """The best tag ids of each sentence (Viterbi under the scheme's constraints, or argmax)."""

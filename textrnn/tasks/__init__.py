@@ -7,8 +7,9 @@ from ..hub import read_config, resolve_folder
 from ..errors import DataFormatError
 
 
-def load_model(name_or_path, revision: Optional[str] = None):
-    """A saved tagger or classifier, whichever the folder's config.json names."""
+def load_model(name_or_path, revision: Optional[str] = None, device=None):
+    """A saved tagger or classifier, whichever the folder's config.json names, on ``device``
+    ("cpu", "cuda", "cuda:1", an int GPU index or a torch.device; default the CPU)."""
     from .classification import TextClassifier
     from .tagging import SequenceTagger
 
@@ -19,4 +20,4 @@ def load_model(name_or_path, revision: Optional[str] = None):
         raise DataFormatError(folder / "config.json", None,
                               f"unknown architecture {architecture!r}; this textrnn loads "
                               f"{', '.join(sorted(classes))}")
-    return classes[architecture].from_pretrained(folder)
+    return classes[architecture].from_pretrained(folder, device=device)
