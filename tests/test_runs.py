@@ -88,3 +88,25 @@ def test_under_two_processes_the_end_of_a_run_happens_once(tmp_path):
     assert not [p for p in (tmp_path / "run").iterdir() if p.name.endswith(".tmp")]
     lines = (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
     assert [json.loads(line)["epoch"] for line in lines] == [1, 2]
+
+
+def test_torchrun_on_a_cpu_box_starts_two_cooperating_processes(tmp_path):
+    """What the README tells CPU users to type: two ranks, one model folder, one results line."""
+    import subprocess
+    import sys
+
+    from tests.launch import free_port
+
+    (tmp_path / "train.conll").write_text(CONLL * 3)
+    out = tmp_path / "run"
+    env = dict(os.environ, OMP_NUM_THREADS="1", TOKENIZERS_PARALLELISM="false")
+    env.pop("ACCELERATE_USE_CPU", None)  # torchrun alone, on a machine without a GPU, must suffice
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", free_port(),
+               "-m", "textrnn.cli", "train", "ner", "--train", str(tmp_path / "train.conll"), "--word-dim", "8",
+               "--hidden-size", "8", "--char-dim", "4", "--char-filters", "4", "--max-epochs", "2",
+               "--batch-size", "2", "--threads", "1", "--output-dir", str(out)]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    assert len(lines) == 1 and lines[0]["processes"] == 2
+    assert json.loads((out / "results.json").read_text()) == lines[0]

@@ -163,4 +163,6 @@ def main_process_first(cpu: bool = False):
     whose Arrow cache the first reader writes and the rest reuse (a no-op in a single process)."""
     from accelerate import PartialState
 
-    return PartialState(cpu=cpu).main_process_first()
+    from .training.trainer import use_cpu
+
+    return PartialState(cpu=use_cpu(cpu)).main_process_first()

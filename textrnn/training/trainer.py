@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -75,9 +76,17 @@ def build_optimizer(params, config: TrainingConfig) -> torch.optim.Optimizer:
     return cls(params, lr=config.lr, weight_decay=config.weight_decay)
 
 
+def use_cpu(cpu: bool = False) -> bool:
+    """Whether processes run on the CPU: asked for (--cpu, ACCELERATE_USE_CPU=1), or several processes
+    started by torchrun on a machine without a GPU, which accelerate would otherwise run as one each."""
+    if cpu or os.environ.get("ACCELERATE_USE_CPU", "").lower() in ("1", "true", "yes"):
+        return True
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.cuda.is_available()
+
+
 def make_accelerator(config: TrainingConfig, output_dir=None, cpu: bool = False) -> Accelerator:
     """The run's Accelerator: mixed precision and trackers from the config."""
-    return Accelerator(cpu=cpu, mixed_precision=config.mixed_precision,
+    return Accelerator(cpu=use_cpu(cpu), mixed_precision=config.mixed_precision,
                        log_with=list(config.report_to) or None,
                        project_dir=str(output_dir) if output_dir is not None else None)
 
