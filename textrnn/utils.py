@@ -92,9 +92,11 @@ def resolve_device(device) -> "torch.device":
 
 
 def setup_logging(verbose: bool = False) -> None:
-    """Plain one-line log records on stderr, for recipes and the command line."""
+    """Plain one-line log records on stderr, for recipes and the command line. Under a launcher
+    (torchrun, accelerate launch) only the first process logs its progress; the others warn only."""
+    quiet = int(os.environ.get("RANK", "0")) > 0
     logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
+        level=logging.WARNING if quiet else logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         datefmt="%H:%M:%S",
     )
