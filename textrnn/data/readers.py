@@ -18,7 +18,7 @@ from .. import tags as T
 from ..errors import ConfigError, DataFormatError
 from .records import FileScan, LabelledFile, TaggedFile
 from .schemes import TagStats, resolve_schemes
-from .text import check_not_blank, iter_lines
+from .text import check_not_blank, iter_blocks
 
 logger = logging.getLogger("textrnn.data")
 
@@ -92,33 +92,34 @@ def conll_sentences(path: str, token_column: int, tag_column: int,
     docstart = extra_blank = 0
     after_docstart = False
     lineno = 0
-    for lineno, line in iter_lines(path):
-        cols = line.split() if line.isascii() else _ASCII_WS.split(line.strip(" \t\f\v\r"))
-        if not cols or cols == [""]:
-            if tokens:
-                yield lineno - len(tokens), tokens, tags
-                tokens, tags = [], []
-            elif not after_docstart:
-                extra_blank += 1
+    for first, lines in iter_blocks(path):
+        for lineno, line in enumerate(lines, first):
+            cols = line.split() if line.isascii() else _ASCII_WS.split(line.strip(" \t\f\v\r"))
+            if not cols or cols == [""]:
+                if tokens:
+                    yield lineno - len(tokens), tokens, tags
+                    tokens, tags = [], []
+                elif not after_docstart:
+                    extra_blank += 1
+                after_docstart = False
+                continue
+            if cols[0] == "-DOCSTART-":
+                if tokens:
+                    yield lineno - len(tokens), tokens, tags
+                    tokens, tags = [], []
+                docstart += 1
+                after_docstart = True
+                continue
             after_docstart = False
-            continue
-        if cols[0] == "-DOCSTART-":
-            if tokens:
-                yield lineno - len(tokens), tokens, tags
-                tokens, tags = [], []
-            docstart += 1
-            after_docstart = True
-            continue
-        after_docstart = False
-        if len(cols) != ncols:
-            if len(cols) < need:
-                raise DataFormatError(path, lineno, f"expected at least {need} columns, found {len(cols)}")
-            if ncols:
-                raise DataFormatError(path, lineno, f"expected {ncols} columns (as on line {ncols_line}), "
-                                      f"found {len(cols)}")
-            ncols, ncols_line = len(cols), lineno
-        tokens.append(cols[token_column])
-        tags.append(cols[tag_column])
+            if len(cols) != ncols:
+                if len(cols) < need:
+                    raise DataFormatError(path, lineno, f"expected at least {need} columns, found {len(cols)}")
+                if ncols:
+                    raise DataFormatError(path, lineno, f"expected {ncols} columns (as on line {ncols_line}), "
+                                          f"found {len(cols)}")
+                ncols, ncols_line = len(cols), lineno
+            tokens.append(cols[token_column])
+            tags.append(cols[tag_column])
     if tokens:
         yield lineno + 1 - len(tokens), tokens, tags
     counts.update(docstart_lines=docstart, extra_blank_lines=extra_blank, lines=lineno)

@@ -7,7 +7,7 @@ and column, never with a buffer offset. A BOM at the start is dropped.
 from __future__ import annotations
 
 import os
-from typing import BinaryIO, Iterator, Optional, Tuple, Union
+from typing import BinaryIO, Iterator, List, Optional, Tuple, Union
 
 from ..errors import DataFormatError
 
@@ -37,13 +37,8 @@ def check_not_blank(path: Union[str, os.PathLike]) -> None:
     raise DataFormatError(path, None, "the file holds only whitespace")
 
 
-def iter_lines(path: Union[str, os.PathLike], keepends: bool = False) -> Iterator[Tuple[int, str]]:
-    """``(line_number, line)`` for each line of a UTF-8 file, numbered from 1.
-
-    Lines are split at ``\\n`` only (a ``\\r`` before it stays, as in the file); with
-    ``keepends`` each line keeps its ``\\n`` (what the csv module needs for quoted newlines).
-    The newline that ends the last line does not start another one.
-    """
+def iter_blocks(path: Union[str, os.PathLike], keepends: bool = False) -> Iterator[Tuple[int, List[str]]]:
+    """``(number_of_the_first_line, lines)`` for each block of whole lines (see :func:`iter_lines`)."""
     path = str(path)
     with open(path, "rb") as f:
         lineno = 1
@@ -71,11 +66,25 @@ def iter_lines(path: Union[str, os.PathLike], keepends: bool = False) -> Iterato
             lines = text.split("\n")
             if lines[-1] == "":
                 lines.pop()
-            for line in lines:
-                yield lineno, (line + "\n" if keepends else line)
-                lineno += 1
+            if keepends:
+                lines = [line + "\n" for line in lines]
+            if lines:
+                yield lineno, lines
+            lineno += len(lines)
             if not block:
                 return
+
+
+def iter_lines(path: Union[str, os.PathLike], keepends: bool = False) -> Iterator[Tuple[int, str]]:
+    """``(line_number, line)`` for each line of a UTF-8 file, numbered from 1.
+
+    Lines are split at ``\\n`` only (a ``\\r`` before it stays, as in the file); with
+    ``keepends`` each line keeps its ``\\n`` (what the csv module needs for quoted newlines).
+    The newline that ends the last line does not start another one. The file is read in blocks
+    of about ``BLOCK`` bytes, so memory does not grow with it.
+    """
+    for first, lines in iter_blocks(path, keepends):
+        yield from enumerate(lines, first)
 
 
 def decode_lines(stream: BinaryIO, name: Optional[str]) -> Iterator[str]:
