@@ -16,8 +16,9 @@ from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 from .. import tags as T
 from ..errors import ConfigError, DataFormatError
-from .records import FileScan, LabelledFile, TaggedFile
-from .schemes import TagStats, resolve_schemes
+from .records import FileScan, LabelledFile, TaggedFile, columns_needed, log_read
+from .schemes import TagStats, declared_labels, fix_tags, resolve_schemes, tagging_scan
+from .tables import jsonl_rows, scan_jsonl, scan_table, table_rows
 from .text import check_not_blank, iter_blocks
 
 logger = logging.getLogger("textrnn.data")
@@ -26,7 +27,6 @@ FORMATS = ("conll", "bmes", "csv", "tsv", "jsonl")
 # Extensions that name a format; any other file (.txt, eng.train, eng.testa...) is recognised by its content.
 EXTENSIONS = {".conll": "conll", ".conllu": "conll", ".iob": "conll", ".bio": "conll", ".bmes": "bmes",
               ".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".json": "jsonl", ".ndjson": "jsonl"}
-LabelNames = Union[Sequence[str], Mapping[str, str], None]
 _ASCII_WS = re.compile(r"[ \t\f\v\r]+")
 TAGGING_OPTIONS = ("token_column", "tag_column", "scheme", "convert_to", "on_invalid", "label_names")
 TABLE_OPTIONS = ("text_column", "label_column", "header", "delimiter", "multi_label", "label_sep", "label_names",
@@ -45,16 +45,6 @@ def infer_format(path: Union[str, os.PathLike], tag_column: Union[int, str, None
     from .sniff import sniff_format
 
     return sniff_format(path, tag_column if isinstance(tag_column, int) else -1)
-
-
-def _columns_needed(*indices: int) -> int:
-    """The fewest columns in which the indices (negative from the end) name different columns."""
-    if len(set(indices)) < len(indices):
-        raise ConfigError(f"two options name the same column {indices[0]}: give each column its own index")
-    n = max(i + 1 if i >= 0 else -i for i in indices)
-    while len({i % n for i in indices}) < len(indices):
-        n += 1
-    return n
 
 
 def _check_on_invalid(on_invalid: Optional[str]) -> str:
@@ -85,7 +75,7 @@ def conll_sentences(path: str, token_column: int, tag_column: int,
     (``docstart_lines``, ``extra_blank_lines`` for blank lines that end no sentence). Every line
     must have as many columns as the first one.
     """
-    need = _columns_needed(token_column, tag_column)
+    need = columns_needed(token_column, tag_column)
     tokens: List[str] = []
     tags: List[str] = []
     ncols = ncols_line = 0
@@ -128,8 +118,11 @@ def conll_sentences(path: str, token_column: int, tag_column: int,
 def _scan_conll(path: str, fmt: str, options: Mapping[str, Any]) -> FileScan:
     token_column = _int_column("token_column", options.get("token_column"), 0)
     tag_column = _int_column("tag_column", options.get("tag_column"), -1)
+    if token_column == tag_column:
+        raise ConfigError(f"token_column={token_column} and tag_column={tag_column} name the same column; "
+                          "give the token and the tag columns their own 0-based indices")
     scheme = options.get("scheme") or ("BMES" if fmt == "bmes" else None)
-    stats = TagStats(path, scheme, _declared(options.get("label_names")))
+    stats = TagStats(path, scheme, declared_labels(options.get("label_names")))
     counts: Dict[str, int] = {}
     for line, _, tags in conll_sentences(path, token_column, tag_column, counts):
         stats.add(tags, line, True)
@@ -137,20 +130,7 @@ def _scan_conll(path: str, fmt: str, options: Mapping[str, Any]) -> FileScan:
         raise DataFormatError(path, None, f"no sentences found in {counts['lines']} lines "
                               f"({counts['docstart_lines']} -DOCSTART- lines)")
     opts = {"token_column": token_column, "tag_column": tag_column}
-    return _tagging_scan(path, fmt, opts, stats, counts)
-
-
-def _tagging_scan(path: str, fmt: str, opts: Dict[str, Any], stats: TagStats, counts: Dict[str, int]) -> FileScan:
-    entities, types = stats.entity_counts()
-    counts = {"sentences": stats.sentences, "tokens": stats.tokens, "entities": entities, "entity_types": types,
-              "docstart_lines": counts.get("docstart_lines", 0), "extra_blank_lines": counts.get("extra_blank_lines", 0)}
-    return FileScan(path, fmt, "tagging", opts, counts, tag_stats=stats)
-
-
-def _declared(label_names: LabelNames) -> Optional[List[str]]:
-    if label_names is None:
-        return None
-    return list(label_names)
+    return tagging_scan(path, fmt, opts, stats, counts)
 
 
 def finish_tagging_scan(scan: FileScan, scheme: str, target: str) -> None:
@@ -166,11 +146,6 @@ def finish_tagging_scan(scan: FileScan, scheme: str, target: str) -> None:
     log_read(scan.path, scan.counts)
 
 
-def log_read(path: str, counts: Mapping[str, object]) -> None:
-    shown = ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in counts.items() if not isinstance(v, dict))
-    logger.info("read %s: %s", path, shown)
-
-
 # --- one file, both passes -------------------------------------------------------------------
 
 
@@ -180,8 +155,6 @@ def scan_file(path: Union[str, os.PathLike], format: Optional[str] = None, **opt
     Tagging files still need :func:`resolve_schemes` (several files agree on one scheme) and
     :func:`finish_tagging_scan` before their rows can be read; :func:`read_file` does both.
     """
-    from .tables import scan_jsonl, scan_table
-
     path = str(path)
     check_not_blank(path)
     fmt = (format or infer_format(path, options.get("tag_column"))).lower()
@@ -200,8 +173,6 @@ def scan_file(path: Union[str, os.PathLike], format: Optional[str] = None, **opt
 
 def iter_rows(scan: FileScan) -> Iterator[Tuple[Any, Any]]:
     """The second pass: ``(tokens, tags)`` in the target scheme, or ``(text, label_or_labels)``."""
-    from .tables import jsonl_rows, table_rows
-
     st = os.stat(scan.path)
     if (st.st_size, st.st_mtime_ns) != (scan.size, scan.mtime_ns):
         raise DataFormatError(scan.path, None, "the file changed while it was being read; load it again")
@@ -213,21 +184,6 @@ def iter_rows(scan: FileScan) -> Iterator[Tuple[Any, Any]]:
         counts: Dict[str, int] = {}
         sentences = conll_sentences(scan.path, scan.options["token_column"], scan.options["tag_column"], counts)
         yield from fix_tags(scan, ((tokens, tags) for _, tokens, tags in sentences))
-
-
-def fix_tags(scan: FileScan, sentences) -> Iterator[Tuple[List[str], List[str]]]:
-    """Repair invalid sentences and convert to the target scheme, as the scan decided."""
-    scheme, target = scan.scheme, scan.target
-    repair = scan.counts.get("repaired_sentences", 0) > 0
-    n = 0
-    for tokens, tags in sentences:
-        n += 1
-        if target != scheme or (repair and T.find_invalid(tags, scheme) is not None):
-            tags = T.spans_to_tags(T.get_spans(tags, scheme), len(tags), target)
-        yield tokens, tags
-    if n != scan.counts["sentences"]:
-        raise DataFormatError(scan.path, None, f"read {n} sentences, {scan.counts['sentences']} before: "
-                              "the file changed while it was being read; load it again")
 
 
 def read_file(path, format: Optional[str] = None, **options) -> Union[TaggedFile, LabelledFile]:

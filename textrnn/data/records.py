@@ -3,9 +3,15 @@ read whole, the rows themselves. Kept apart so readers.py and tables.py need not
 """
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Union
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
+
+from ..errors import ConfigError
+
+logger = logging.getLogger("textrnn.data")
+LabelNames = Union[Sequence[str], Mapping[str, str], None]
 
 
 @dataclass
@@ -70,3 +76,18 @@ class FileScan:
         if self.task == "tagging":
             return sorted(self.tag_stats.output_tags(self.scheme, self.target))
         return sorted(self.label_counts)
+
+
+def log_read(path: str, counts: Mapping[str, object]) -> None:
+    shown = ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in counts.items() if not isinstance(v, dict))
+    logger.info("read %s: %s", path, shown)
+
+
+def columns_needed(*indices: int) -> int:
+    """The fewest columns in which the indices (negative from the end) name different columns."""
+    if len(set(indices)) < len(indices):
+        raise ConfigError(f"two options name the same column {indices[0]}: give each column its own index")
+    n = max(i + 1 if i >= 0 else -i for i in indices)
+    while len({i % n for i in indices}) < len(indices):
+        n += 1
+    return n

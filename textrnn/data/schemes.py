@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 from .. import tags as T
 from ..errors import DataFormatError
+from .records import FileScan, LabelNames
 
 logger = logging.getLogger("textrnn.data")
 
@@ -222,3 +223,31 @@ def _mixed_schemes(stats: Mapping[str, TagStats], chosen: Mapping[str, str]) -> 
                    default=None)
     return DataFormatError(st.path, line, f"tags in {sb}, but {stats[a].path} is in {sa}: all splits must "
                            f"share one tag scheme; pass convert_to='{sa}' to convert every file to {sa}")
+
+
+def declared_labels(label_names: LabelNames) -> Optional[List[str]]:
+    if label_names is None:
+        return None
+    return list(label_names)
+
+
+def tagging_scan(path: str, fmt: str, opts: Dict[str, Any], stats: TagStats, counts: Dict[str, int]) -> FileScan:
+    entities, types = stats.entity_counts()
+    counts = {"sentences": stats.sentences, "tokens": stats.tokens, "entities": entities, "entity_types": types,
+              "docstart_lines": counts.get("docstart_lines", 0), "extra_blank_lines": counts.get("extra_blank_lines", 0)}
+    return FileScan(path, fmt, "tagging", opts, counts, tag_stats=stats)
+
+
+def fix_tags(scan: FileScan, sentences) -> Iterator[Tuple[List[str], List[str]]]:
+    """Repair invalid sentences and convert to the target scheme, as the scan decided."""
+    scheme, target = scan.scheme, scan.target
+    repair = scan.counts.get("repaired_sentences", 0) > 0
+    n = 0
+    for tokens, tags in sentences:
+        n += 1
+        if target != scheme or (repair and T.find_invalid(tags, scheme) is not None):
+            tags = T.spans_to_tags(T.get_spans(tags, scheme), len(tags), target)
+        yield tokens, tags
+    if n != scan.counts["sentences"]:
+        raise DataFormatError(scan.path, None, f"read {n} sentences, {scan.counts['sentences']} before: "
+                              "the file changed while it was being read; load it again")

@@ -16,9 +16,8 @@ from collections import Counter
 from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple, Union
 
 from ..errors import ConfigError, DataFormatError
-from .readers import _tagging_scan, _declared, fix_tags, log_read
-from .records import FileScan
-from .schemes import TagStats
+from .records import FileScan, columns_needed, log_read
+from .schemes import TagStats, declared_labels, fix_tags, tagging_scan
 from .text import iter_lines
 
 # Longest CSV/TSV field, in characters: far above any real document (the csv module's default,
@@ -127,12 +126,13 @@ def _layout(path: str, options: Mapping[str, Any], first: List[str]) -> Tuple[bo
                                   "with header=False)")
     names = found if header else None
     ti, li = (_column(path, c, names) for c in columns)
+    if ti == li:
+        raise ConfigError(f"text_column={columns[0]!r} and label_column={columns[1]!r} name the same column {ti}; "
+                          "give the text and the label their own columns")
     return bool(header), ti, li
 
 
 def scan_table(path: str, fmt: str, options: Mapping[str, Any]) -> FileScan:
-    from .readers import _columns_needed
-
     check = _LabelCheck(path, options)
     header = ti = li = need = None
     expected = 0
@@ -141,7 +141,7 @@ def scan_table(path: str, fmt: str, options: Mapping[str, Any]) -> FileScan:
     for line, row, physical in table_records(path, fmt, options.get("delimiter")):
         if header is None:
             header, ti, li = _layout(path, options, row)
-            need = _columns_needed(ti, li)
+            need = columns_needed(ti, li)
             check.columns = _specs(options)
             expected = len(row)
             if header:
@@ -353,10 +353,10 @@ def scan_jsonl(path: str, options: Mapping[str, Any]) -> FileScan:
     task = _jsonl_task(path, options)
     counts: Dict[str, int] = {}
     if task == "tagging":
-        stats = TagStats(path, options.get("scheme"), _declared(options.get("label_names")))
+        stats = TagStats(path, options.get("scheme"), declared_labels(options.get("label_names")))
         for line, _, tags in _jsonl_sentences(path, keys, counts):
             stats.add(tags, line, False)
-        return _tagging_scan(path, "jsonl", {"keys": keys, "task": task},
+        return tagging_scan(path, "jsonl", {"keys": keys, "task": task},
                              stats, {"extra_blank_lines": counts.get("blank_lines", 0)})
     check = _LabelCheck(path, options)
     check.columns = (keys["text_column"], keys["label_column"])
