@@ -296,3 +296,14 @@ def test_reading_holds_one_block_not_the_file(tmp_path, monkeypatch):
         tracemalloc.stop()
         assert scan.counts["sentences"] == copies
     assert peaks[1] < 1.5 * peaks[0], peaks
+
+
+def test_scan_corpus_counts_without_arrow_and_refuses_unknown_options(tmp_path):
+    from textrnn.data import scan_corpus
+
+    scans = scan_corpus({"train": write(tmp_path / "eng.train", IOB2), "validation": write(tmp_path / "d.txt", BIOES)},
+                        convert_to="BIOES")
+    assert [(s.format, s.scheme, s.target, s.counts["entities"]) for s in scans.values()] == \
+        [("conll", "IOB2", "BIOES", 2), ("conll", "BIOES", "BIOES", 2)]
+    with pytest.raises(TypeError, match="text_colum"):
+        scan_corpus(tmp_path / "eng.train", text_colum=1)

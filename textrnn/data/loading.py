@@ -83,7 +83,14 @@ def scan_corpus(name_or_path: Source, *, data_dir=None, splits=None, verify: boo
                 **options) -> Dict[str, FileScan]:
     """The checking pass of :func:`load_corpus` alone: ``{split: FileScan}`` with each file's
     format, tag scheme, counts and labels, without writing any Arrow (what ``textrnn check`` shows)."""
+    unknown = sorted(set(options) - set(_OPTIONS))
+    if unknown:
+        raise TypeError(f"scan_corpus() got unexpected options {unknown}; expected some of {list(_OPTIONS)}")
     return _scan(name_or_path, data_dir, splits, options, verify)[0]
+
+
+_OPTIONS = ("format", "token_column", "tag_column", "scheme", "convert_to", "on_invalid", "text_column", "label_column",
+            "header", "delimiter", "multi_label", "label_sep", "label_names", "multiline")
 
 
 def _scan(name_or_path, data_dir, splits, user: Mapping[str, Any], verify: bool):
