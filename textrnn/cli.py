@@ -224,10 +224,11 @@ def _predict_lines(pipe, lines, kwargs):
 
 
 def cmd_check(args) -> Dict:
+    """Read files as training would (the checking pass alone) and print what was found."""
     from .data import format_statistics, scan_corpus, scan_statistics
-    from .data.loading import _split_name
+    from .data.loading import split_name
 
-    names = [_split_name(Path(f).name) for f in args.files]
+    names = [split_name(Path(f).name) for f in args.files]
     if len(set(names)) < len(names) or None in names:
         names = ["train"] if len(args.files) == 1 else [f"file{i + 1}" for i in range(len(args.files))]
     scans = scan_corpus(dict(zip(names, args.files)), **_data_kwargs(args))

@@ -104,7 +104,7 @@ def _scan(name_or_path, data_dir, splits, user: Mapping[str, Any], verify: bool)
         raise ConfigError("the splits mix tagging and classification files: " +
                           ", ".join(f"{s.path} ({s.task})" for s in scans.values()))
     if tasks == {"tagging"}:
-        with _card_context(checked, scans):
+        with _card_context(checked):
             chosen = resolve_schemes({k: s.tag_stats for k, s in scans.items()}, options.get("convert_to"),
                                      options.get("on_invalid") or "error")
         for split, scan in scans.items():
@@ -167,7 +167,7 @@ def _split_files(folder: Path) -> Dict[str, Path]:
     """Split files of a folder by name: train*, valid*/validation*/dev*/val*, test*."""
     found: Dict[str, Path] = {}
     for path in sorted(folder.iterdir()):
-        split = _split_name(path.name)
+        split = split_name(path.name)
         if split is None or not path.is_file():
             logger.info("%s: not a split file (expected train, valid/dev or test in the name); skipped", path)
             continue
@@ -181,7 +181,7 @@ def _split_files(folder: Path) -> Dict[str, Path]:
     return {split: found[split] for split in sorted(found, key=order.index)}
 
 
-def _split_name(name: str) -> Optional[str]:
+def split_name(name: str) -> Optional[str]:
     """``train.txt`` -> train, ``dev.conll`` -> validation, ``eng.testa`` -> validation."""
     parts = name.lower().split(".")
     for part in parts[:1] + parts[1:]:
@@ -216,7 +216,7 @@ def _check_options(options: Mapping[str, Any]) -> None:
 
 
 @contextlib.contextmanager
-def _card_context(card: Optional[C.Card], scans: Mapping[str, Any]):
+def _card_context(card: Optional[C.Card]):
     """Name the card's hash in a file error: the cause is then likely an altered file."""
     try:
         yield
@@ -231,7 +231,7 @@ def _card_context(card: Optional[C.Card], scans: Mapping[str, Any]):
 
 def _scan_split(path: Path, options: Mapping[str, Any], card: Optional[C.Card]) -> FileScan:
     """The checking pass over one file; with a card, an error also says when the hash differs."""
-    with _card_context(card, {}):
+    with _card_context(card):
         return scan_file(path, options.get("format"), **{k: v for k, v in options.items() if k != "format"})
 
 
