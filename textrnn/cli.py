@@ -6,11 +6,13 @@
     textrnn predict runs/ner < sentences.txt
     textrnn embeddings train corpus.txt --method fasttext --output vectors.bin
     textrnn push runs/ner my-org/my-ner
+    textrnn check train.conll dev.conll
 """
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Dict, List, Optional
@@ -19,30 +21,63 @@ from . import options as opts
 from .errors import TextrnnError
 
 DATA_FLAGS = ("format", "scheme", "convert_to", "on_invalid", "token_column", "tag_column", "text_column",
-              "label_column", "header", "delimiter", "multi_label", "label_sep")
+              "label_column", "header", "delimiter", "multi_label", "label_sep", "multiline")
+
+
+def _yes_no(value: str) -> bool:
+    if value.lower() in ("1", "yes", "true", "y"):
+        return True
+    if value.lower() in ("0", "no", "false", "n"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {value!r}")
+
+
+def _column(value: str):
+    """A 0-based column index, or a key name (JSON lines)."""
+    return int(value) if re.fullmatch(r"-?\d+", value.strip()) else value
 
 
 def _add_data_args(p: argparse.ArgumentParser, task: str) -> None:
     g = p.add_argument_group("data (any file the readers accept: CoNLL, BMES, CSV, TSV, JSONL)")
-    g.add_argument("--format", choices=("conll", "bmes", "csv", "tsv", "jsonl"), help="default: from the extension")
+    g.add_argument("--format", choices=("conll", "bmes", "csv", "tsv", "jsonl"),
+                   help="default: from the extension, else from the content")
     if task in ("ner", "any"):
-        g.add_argument("--scheme", choices=("IOB1", "IOB2", "BIOES", "BMES"), help="tag scheme of the file")
-        g.add_argument("--convert-to", choices=("IOB2", "BIOES", "BMES"), help="convert tags on reading")
+        g.add_argument("--scheme", choices=("IOB1", "IOB2", "BIOES", "BMES"),
+                       help="tag scheme of the files (default: the one every file is valid in)")
+        g.add_argument("--convert-to", choices=("IOB1", "IOB2", "BIOES", "BMES"), help="convert tags on reading")
         g.add_argument("--on-invalid", choices=("error", "repair"), help="an invalid tag sequence: stop or repair")
-        g.add_argument("--token-column", type=int, help="CoNLL column of the token (default 0)")
-        g.add_argument("--tag-column", type=int, help="CoNLL column of the tag (default -1, the last)")
+        g.add_argument("--token-column", type=_column, help="CoNLL column of the token (default 0)")
+        g.add_argument("--tag-column", type=_column, help="CoNLL column of the tag (default -1, the last)")
     if task in ("classify", "any"):
-        g.add_argument("--text-column", help="CSV/TSV/JSONL column of the text (default: text)")
+        g.add_argument("--text-column", help="CSV/TSV column (name or 0-based index) or JSONL key of the text "
+                       "(default: text)")
         g.add_argument("--label-column", help="column of the label (default: label)")
-        g.add_argument("--header", type=lambda s: s.lower() in ("1", "yes", "true"), default=None,
-                       help="whether the CSV/TSV file has a header row (default: guess)")
+        g.add_argument("--header", type=_yes_no, default=None,
+                       help="true/false: whether the CSV/TSV file has a header row (default: guess)")
         g.add_argument("--delimiter", help="CSV/TSV field separator")
         g.add_argument("--multi-label", action="store_true", help="several labels per text")
         g.add_argument("--label-sep", help="separator of several labels in one field")
+        g.add_argument("--multiline", action="store_true", default=None,
+                       help="trust quoted CSV fields that span lines even where their lines look like records")
 
 
 def _data_kwargs(args: argparse.Namespace) -> Dict:
-    return {k: getattr(args, k) for k in DATA_FLAGS if getattr(args, k, None) not in (None, False)}
+    return {k: getattr(args, k) for k in DATA_FLAGS if getattr(args, k, None) is not None}
+
+
+QUOTES = "'\""
+# Reader messages name Python keyword arguments; on the command line they are flags.
+_OPTION = re.compile(r"\b(" + "|".join(DATA_FLAGS) + r")=('[^']*'|\"[^\"]*\"|True|False|-?\d+)?")
+
+
+def _flag_words(message: str) -> str:
+    """``pass on_invalid='repair'`` -> ``pass --on-invalid repair``, ``header=False`` -> ``--header false``."""
+    def flag(m: "re.Match") -> str:
+        name, value = "--" + m.group(1).replace("_", "-"), m.group(2)
+        if value is None or value == "True":
+            return name
+        return f"{name} {'false' if value == 'False' else value.strip(QUOTES)}"
+    return _OPTION.sub(flag, message)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -84,6 +119,12 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--aggregation", choices=("simple", "none"), default="simple", help="NER: spans or tokens")
     pr.add_argument("--top-k", type=int, default=1, help="classification: how many labels (0 = all)")
     pr.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... (default %(default)s)")
+
+    ck = commands.add_parser("check", help="read data files as training would; print their format, tag scheme "
+                             "and statistics, or the first problem as file:line")
+    ck.add_argument("files", nargs="+", metavar="FILE", help="files read together, as the splits of one corpus "
+                    "(train, dev, test...)")
+    _add_data_args(ck, "any")
 
     emb = commands.add_parser("embeddings", help="train Word2Vec/FastText vectors on your text with gensim")
     emb_sub = emb.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -159,8 +200,10 @@ def cmd_predict(args) -> None:
     model = load_model(args.model, device=args.device)
     is_tagger = model.config.architecture.startswith("birnn-tagger")
     pipe = pipeline("ner" if is_tagger else "text-classification", model=model, batch_size=args.batch_size)
-    stream = sys.stdin if args.input == "-" else open(args.input, encoding="utf-8")
-    lines = (line.rstrip("\n") for line in stream)
+    from .data.text import decode_lines
+
+    stream = sys.stdin.buffer if args.input == "-" else open(args.input, "rb")
+    lines = decode_lines(stream, "<stdin>" if args.input == "-" else args.input)
     kwargs = {"aggregation": args.aggregation} if is_tagger else {"top_k": args.top_k or None}
     for text, result in _predict_lines(pipe, lines, kwargs):
         sys.stdout.write(json.dumps({"text": text, "prediction": result}, ensure_ascii=False) + "\n")
@@ -178,6 +221,25 @@ def _predict_lines(pipe, lines, kwargs):
         results = iter(pipe(texts, **kwargs)) if texts else iter(())
         for text in chunk:
             yield text, next(results) if text.strip() else []
+
+
+def cmd_check(args) -> Dict:
+    """Read files as training would (the checking pass alone) and print what was found."""
+    from .data import format_statistics, scan_corpus, scan_statistics
+    from .data.loading import split_name
+
+    names = [split_name(Path(f).name) for f in args.files]
+    if len(set(names)) < len(names) or None in names:
+        names = ["train"] if len(args.files) == 1 else [f"file{i + 1}" for i in range(len(args.files))]
+    scans = scan_corpus(dict(zip(names, args.files)), **_data_kwargs(args))
+    for split, scan in scans.items():
+        scheme = f", tags {scan.scheme}" + (f" converted to {scan.target}" if scan.target != scan.scheme else "") \
+            if scan.task == "tagging" else ""
+        print(f"{split}: {scan.path}: {scan.format}, {scan.task}{scheme}")
+    print(format_statistics(scan_statistics(scans)))
+    return {split: {"path": scan.path, "format": scan.format, "task": scan.task,
+                    **({"scheme": scan.target} if scan.task == "tagging" else {}), **scan.counts}
+            for split, scan in scans.items()}
 
 
 def cmd_embeddings(args) -> Dict:
@@ -212,11 +274,11 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     setup_logging(args.verbose)
     handlers = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict,
-                "embeddings": cmd_embeddings, "push": cmd_push}
+                "embeddings": cmd_embeddings, "push": cmd_push, "check": cmd_check}
     try:
         summary = handlers[args.command](args)
     except (TextrnnError, FileNotFoundError, ValueError) as err:
-        print(f"textrnn {args.command}: error: {err}", file=sys.stderr)
+        print(f"textrnn {args.command}: error: {_flag_words(str(err))}", file=sys.stderr)
         return 2
     if summary is not None:
         print(json.dumps(summary, ensure_ascii=False), flush=True)
