@@ -6,7 +6,6 @@ ids, and knows how to batch. The recipe and the ``textrnn`` command both call th
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 from collections import Counter
 from pathlib import Path
@@ -19,6 +18,7 @@ from ..config import TaggerConfig, TrainingConfig
 from ..hub import BIGRAMS_NAME, CHARS_NAME, TOKENIZER_NAME
 from ..models.tagger import BiRNNTagger
 from ..training.metrics import entity_report, entity_scores
+from ..data import dataset_scheme
 from ..errors import DataFormatError
 from .base import (TaskModel, TokenStream, encode_dataset, initial_embeddings, label_index, padded, shard_map,
                    warn_unknown)
@@ -141,7 +141,7 @@ class SequenceTagger(TaskModel):
         entity types the model was never trained on are counted, with a warning, as errors."""
         names = dataset.features["tags"].feature.names
         gold = [[names[t] for t in row] for row in dataset["tags"][:]]
-        scheme, source = self.config.scheme, recorded_scheme(dataset)
+        scheme, source = self.config.scheme, dataset_scheme(dataset)
         if source and source != scheme:
             try:
                 gold = [tag_schemes.convert(g, source, scheme) for g in gold]
@@ -177,20 +177,11 @@ class SequenceTagger(TaskModel):
 
 
 # building and training -----------------------------------------------------------------------
-def recorded_scheme(dataset) -> Optional[str]:
-    """The tag scheme the reader recorded for a loaded split (None for a Dataset built in code)."""
-    try:
-        return json.loads(dataset.info.description or "{}").get("textrnn", {}).get("scheme")
-    except (ValueError, AttributeError):
-        return None
-
-
 def dataset_path(dataset) -> str:
     """The file a split was read from, for messages ("<dataset>" for one built in code)."""
-    try:
-        return json.loads(dataset.info.description or "{}").get("textrnn", {}).get("path") or "<dataset>"
-    except (ValueError, AttributeError):
-        return "<dataset>"
+    from ..data import read_report
+
+    return read_report(dataset).get("path") or "<dataset>"
 
 
 def build_tagger(train, *, embeddings: Optional[str] = None, extra_pretrained: int = 100_000,
@@ -216,7 +207,7 @@ def build_tagger(train, *, embeddings: Optional[str] = None, extra_pretrained: i
     chars = CharVocab.build(sentences) if config.get("char_encoder", "cnn") != "none" else None
     pairs = BigramVocab.build(sentences) if bigrams else None
     torch.manual_seed(seed)
-    scheme = scheme or recorded_scheme(train) or tag_schemes.infer_scheme(labels)
+    scheme = scheme or dataset_scheme(train) or tag_schemes.infer_scheme(labels)
     tagger_config = TaggerConfig(vocab_size=len(vocab), labels=tuple(labels), word_dim=word_dim,
                                  num_trainable_words=num_trainable, num_chars=len(chars) if chars else 0,
                                  bigram_vocab_size=len(pairs) if pairs else 0, scheme=scheme, **subwords, **config)

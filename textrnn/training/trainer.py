@@ -103,7 +103,7 @@ class Trainer:
                  output_dir: Optional[str] = None, accelerator: Optional[Accelerator] = None):
         self.config = config
         self.accelerator = acc = accelerator or make_accelerator(config, output_dir)
-        set_seed(config.seed)
+        set_seed(config.seed, device_specific=True)  # seed + process index: each process its own dropout
         self.reduction = getattr(model, "loss_reduction", "mean")
         optimizer = build_optimizer([p for p in model.parameters() if p.requires_grad], config)
         self.model, self.optimizer = acc.prepare(model, optimizer)
