@@ -219,3 +219,44 @@ def test_max_seconds_and_max_steps_stop_the_run(tmp_path, monkeypatch):
     monkeypatch.setattr(trainer.time, "perf_counter", lambda: next(clock))
     result = train_tagger(fresh_tagger(), data, data, TrainingConfig(max_epochs=30, batch_size=2, max_seconds=60))
     assert result.stopped == "max_seconds" and len(result.history) < 30
+
+
+# trackers ---------------------------------------------------------------------------------------------
+def test_trackers_receive_losses_and_dev_scores_and_a_missing_one_is_an_error(tmp_path):
+    from accelerate import Accelerator
+    from accelerate.tracking import GeneralTracker
+
+    from textrnn.errors import ConfigError
+    from textrnn.training.trainer import make_accelerator
+
+    class Recorder(GeneralTracker):
+        name, requires_logging_directory, main_process_only = "recorder", False, True
+
+        def __init__(self):
+            super().__init__()
+            self.config, self.logged = None, []
+
+        @property
+        def tracker(self):
+            return self
+
+        def store_init_configuration(self, values):
+            self.config = values
+
+        def log(self, values, step=None, **kwargs):
+            self.logged.append((step, dict(values)))
+
+    recorder = Recorder()
+    data = tagging_dataset()
+    config = TrainingConfig(max_epochs=2, batch_size=2, seed=1, log_every_steps=1)
+    train_tagger(fresh_tagger(), data, data, config, output_dir=tmp_path, accelerator=Accelerator(log_with=[recorder]))
+    assert recorder.config["batch_size"] == 2
+    assert [step for step, values in recorder.logged if "train/loss" in values] == [1, 2, 3, 4, 5, 6]
+    assert [step for step, values in recorder.logged if "dev/f1" in values] == [3, 6]
+    with pytest.raises(ConfigError, match="--report-to.*definitely-not-a-tracker"):
+        make_accelerator(TrainingConfig(report_to=("definitely-not-a-tracker",)))
+    import importlib.util
+
+    if importlib.util.find_spec("tensorboard") is None and importlib.util.find_spec("tensorboardX") is None:
+        with pytest.raises(ConfigError, match="--report-to tensorboard: not installed here"):
+            make_accelerator(TrainingConfig(report_to=("tensorboard",)), output_dir=tmp_path)

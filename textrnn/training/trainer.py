@@ -25,6 +25,7 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from ..config import TrainingConfig
+from ..errors import ConfigError
 from . import checkpoints as ckpt
 from ..utils import atomic_write_text
 from .batching import BucketBatchSampler
@@ -85,10 +86,22 @@ def use_cpu(cpu: bool = False) -> bool:
 
 
 def make_accelerator(config: TrainingConfig, output_dir=None, cpu: bool = False) -> Accelerator:
-    """The run's Accelerator: mixed precision and trackers from the config."""
+    """The run's Accelerator: mixed precision and trackers from the config. A tracker whose package
+    is missing is an error here (accelerate itself only warns, and the run would log nowhere)."""
+    from accelerate.tracking import filter_trackers
+
+    project = str(output_dir) if output_dir is not None else None
+    wanted = [t for t in config.report_to if t != "all"]
+    try:
+        found = {str(t.value if hasattr(t, "value") else t) for t in filter_trackers(wanted, project)}
+    except ValueError as err:
+        raise ConfigError(f"--report-to: {err}") from None
+    missing = [t for t in wanted if t not in found]
+    if missing:
+        raise ConfigError(f"--report-to {' '.join(missing)}: not installed here (pip install {' '.join(missing)}); "
+                          "metrics.jsonl and steps.jsonl in --output-dir are always written")
     return Accelerator(cpu=use_cpu(cpu), mixed_precision=config.mixed_precision,
-                       log_with=list(config.report_to) or None,
-                       project_dir=str(output_dir) if output_dir is not None else None)
+                       log_with=list(config.report_to) or None, project_dir=project)
 
 
 class Trainer:
@@ -148,7 +161,7 @@ class Trainer:
         elif self.output_dir is not None and acc.is_main_process:
             for name in (METRICS_LOG, STEPS_LOG):  # a fresh run, a fresh log
                 (self.output_dir / name).unlink(missing_ok=True)
-        if c.report_to:
+        if acc.trackers or acc.log_with:
             acc.init_trackers(self.output_dir.name if self.output_dir else "textrnn", config=_flat(c.to_dict()))
         s = self.state
         while not self._stop_reason():
@@ -239,7 +252,7 @@ class Trainer:
         record = {"step": s.global_step, "epoch": round(s.epoch + s.step / self.steps_per_epoch, 4), "lr": lr,
                   "train_loss": loss}
         self._append(STEPS_LOG, record)
-        if self.config.report_to:
+        if self.accelerator.log_with:
             self.accelerator.log({"train/loss": loss, "train/lr": lr}, step=s.global_step)
 
     def _evaluate(self, lr: float, end_of_epoch: bool) -> None:
@@ -276,7 +289,7 @@ class Trainer:
                     record["train_loss"], c.metric, score, " (best)" if improved else "",
                     record["epoch_seconds"], f"{record['train_tokens_per_second']:,}")
         self._append(METRICS_LOG, record)
-        if c.report_to:
+        if acc.log_with:
             values = {f"dev/{k[4:]}": v for k, v in record.items() if k.startswith("dev_")}
             acc.log({**values, "train/epoch_loss": record["train_loss"]}, step=s.global_step)
 
