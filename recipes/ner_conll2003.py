@@ -35,6 +35,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data-dir", default=str(default_data_dir()),
                    help="folder holding conll2003/, conllpp/ and glove/ (default: $TEXTRNN_DATA_DIR)")
+    p.add_argument("--tag-scheme", choices=("IOB2", "BIOES"), default="IOB2",
+                   help="tags to train on (the files are IOB2; entities are scored as spans either way)")
     add_tagger_args(p, embeddings=None, hidden_size=256, char_features="cnn")
     add_training_args(p, max_epochs=50, batch_size=32, optimizer="sgd", lr=0.015, momentum=0.9,
                       schedule="inverse", lr_decay=0.05, clip_norm=5.0, output_dir="runs/conll03-bilstm-crf")
@@ -44,9 +46,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
-def load_data(data_dir: str):
-    corpus = load_corpus("conll2003", data_dir=data_dir)
-    conllpp = load_corpus("conllpp", data_dir=data_dir)["test"]
+def load_data(data_dir: str, scheme: str = "IOB2"):
+    convert = None if scheme == "IOB2" else scheme
+    corpus = load_corpus("conll2003", data_dir=data_dir, convert_to=convert)
+    conllpp = load_corpus("conllpp", data_dir=data_dir, convert_to=convert)["test"]
     return corpus, conllpp
 
 
@@ -55,10 +58,11 @@ def main(argv=None) -> dict:
     setup_logging()
     set_threads(args.threads)
     with main_process_first(args.cpu):
-        corpus, conllpp = load_data(args.data_dir)
+        corpus, conllpp = load_data(args.data_dir, args.tag_scheme)
     return run("ner", corpus["train"], corpus["validation"], {"test": corpus["test"], "conllpp_test": conllpp},
                model_options=tagger_kwargs(args), training=training_config(args), output_dir=args.output_dir,
-               resume=args.resume, recipe="ner_conll2003", dataset="conll2003", cpu=args.cpu)
+               resume=args.resume, recipe="ner_conll2003", dataset="conll2003", cpu=args.cpu,
+               watch_tests=args.watch_tests)
 
 
 if __name__ == "__main__":

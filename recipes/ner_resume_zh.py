@@ -38,7 +38,8 @@ def main(argv=None) -> dict:
         corpus = load_corpus("resume_ner", data_dir=args.data_dir)
     return run("ner", corpus["train"], corpus["validation"], {"test": corpus["test"]},
                model_options=tagger_kwargs(args), training=training_config(args), output_dir=args.output_dir,
-               resume=args.resume, recipe="ner_resume_zh", dataset="resume_ner", cpu=args.cpu)
+               resume=args.resume, recipe="ner_resume_zh", dataset="resume_ner", cpu=args.cpu,
+               watch_tests=args.watch_tests)
 
 
 if __name__ == "__main__":

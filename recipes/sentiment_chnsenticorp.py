@@ -48,7 +48,8 @@ def main(argv=None) -> dict:
         train, validation, test = load_data(args)
     return run("classify", train, validation, {"test": test}, model_options=classifier_kwargs(args),
                training=training_config(args), output_dir=args.output_dir, resume=args.resume,
-               recipe="sentiment_chnsenticorp", dataset="chnsenticorp", cpu=args.cpu)
+               recipe="sentiment_chnsenticorp", dataset="chnsenticorp", cpu=args.cpu,
+               watch_tests=args.watch_tests)
 
 
 if __name__ == "__main__":

@@ -42,7 +42,8 @@ def main(argv=None) -> dict:
         corpus = load_corpus("sst2", data_dir=args.data_dir)
     return run("classify", corpus["train"], corpus["validation"], {"test": corpus["test"]},
                model_options=classifier_kwargs(args), training=training_config(args), output_dir=args.output_dir,
-               resume=args.resume, recipe="sentiment_sst2", dataset="sst2", cpu=args.cpu)
+               resume=args.resume, recipe="sentiment_sst2", dataset="sst2", cpu=args.cpu,
+               watch_tests=args.watch_tests)
 
 
 if __name__ == "__main__":

@@ -110,3 +110,12 @@ def test_torchrun_on_a_cpu_box_starts_two_cooperating_processes(tmp_path):
     lines = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
     assert len(lines) == 1 and lines[0]["processes"] == 2
     assert json.loads((out / "results.json").read_text()) == lines[0]
+
+
+def test_watched_test_sets_are_logged_at_every_evaluation_and_select_nothing(tmp_path):
+    data = tagging_dataset()
+    results = _run(tmp_path / "run", watch_tests=True)
+    records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert all("test/f1" in r and "dev_f1" in r for r in records) and len(records) == 2
+    assert results["dev_f1"] == round(max(r["dev_f1"] for r in records), 2)
+    assert data.num_rows == 6

@@ -171,7 +171,8 @@ def cmd_train(args) -> None:
     tests = {"test": corpus["test"]} if "test" in corpus else {}
     options = opts.tagger_kwargs(args) if args.task == "ner" else opts.classifier_kwargs(args)
     run(args.task, train, dev, tests, model_options=options, training=opts.training_config(args),
-        output_dir=args.output_dir, resume=args.resume, command=" ".join(["textrnn"] + sys.argv[1:]), cpu=args.cpu)
+        output_dir=args.output_dir, resume=args.resume, command=" ".join(["textrnn"] + sys.argv[1:]), cpu=args.cpu,
+        watch_tests=args.watch_tests)
 
 
 def cmd_evaluate(args) -> Dict:

@@ -47,6 +47,8 @@ def add_training_args(parser: argparse.ArgumentParser, **defaults: Any) -> None:
     g.add_argument("--output-dir", default=d.get("output_dir"), help="model folder, metrics and checkpoints")
     g.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --output-dir")
     g.add_argument("--cpu", action="store_true", help="train on the CPU even where a GPU is available")
+    g.add_argument("--watch-tests", action="store_true",
+                   help="also score the test sets at every evaluation, for the logs and curves (never to select)")
     g.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: all cores)")
     parser.set_defaults(metric=d["metric"])  # the dev score that picks the best epoch
 

@@ -55,15 +55,21 @@ def check_resume(output_dir, resume: bool) -> None:
 
 
 def train_model(task, train, dev, config: TrainingConfig, output_dir=None, resume: bool = False,
-                accelerator=None) -> TrainResult:
-    """Train ``task.model`` on ``train``, selecting on ``dev``; the model ends with its best weights."""
+                accelerator=None, watch: Optional[Mapping[str, Any]] = None) -> TrainResult:
+    """Train ``task.model`` on ``train``, selecting on ``dev``; the model ends with its best weights.
+    ``watch``: other labelled sets scored at every evaluation and logged as ``name/metric`` (learning
+    curves, time to a test score); they never select anything."""
     acc = accelerator or make_accelerator(config, output_dir)
     with acc.main_process_first():  # the datasets cache is written once, then read by the others
         data = task.encode_for_training(train)
     lengths = data["length"][:]
 
     def evaluate(model) -> Dict[str, Any]:
-        return task.evaluate(dev, batch_size=config.eval_batch_size, accelerator=acc)
+        metrics = task.evaluate(dev, batch_size=config.eval_batch_size, accelerator=acc)
+        for name, data in (watch or {}).items():
+            scores = task.evaluate(data, batch_size=config.eval_batch_size, accelerator=acc)
+            metrics.update({f"{name}/{k}": v for k, v in scores.items() if isinstance(v, float)})
+        return metrics
 
     trainer = Trainer(task.model, config, data, task.collate, lengths, evaluate, output_dir, acc)
     result = trainer.fit(resume=resume)
@@ -73,15 +79,17 @@ def train_model(task, train, dev, config: TrainingConfig, output_dir=None, resum
 
 def run(task: str, train, dev, tests: Optional[Mapping[str, Any]] = None, *, model_options: Dict[str, Any],
         training: TrainingConfig, output_dir, resume: bool = False, recipe: Optional[str] = None,
-        dataset: Optional[str] = None, command: Optional[str] = None, cpu: bool = False) -> Optional[Dict]:
-    """Build, train, test, save: the results dict on the main process (None on the others)."""
+        dataset: Optional[str] = None, command: Optional[str] = None, cpu: bool = False,
+        watch_tests: bool = False) -> Optional[Dict]:
+    """Build, train, test, save: the results dict on the main process (None on the others).
+    ``watch_tests``: also score the test sets at every evaluation, for the logs only."""
     build, _ = _task(task)
     out = Path(output_dir)
     check_resume(out, resume)
     acc = make_accelerator(training, out, cpu=cpu)
     with acc.main_process_first():  # vectors parsed and cached once
         model = build(train, **model_options)
-    result = train_model(model, train, dev, training, out, resume, acc)
+    result = train_model(model, train, dev, training, out, resume, acc, watch=tests if watch_tests else None)
     scores, seconds = {}, {}
     for name, data in (tests or {}).items():
         start = time.perf_counter()

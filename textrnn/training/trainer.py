@@ -269,7 +269,8 @@ class Trainer:
         record = {"epoch": epoch, "step": s.global_step, "lr": lr, "train_loss": loss / max(sentences, 1),
                   "epoch_seconds": round(seconds, 2), "train_tokens_per_second": round(tokens / seconds),
                   "train_seconds": round(s.train_seconds, 2)}
-        record.update({f"dev_{k}": v for k, v in metrics.items() if isinstance(v, (int, float))})
+        # "name/metric" keys are other sets watched during training (never used to select): kept as named
+        record.update({k if "/" in k else f"dev_{k}": v for k, v in metrics.items() if isinstance(v, (int, float))})
         score = float(metrics[c.metric])
         improved = score > s.best_score
         if improved:
