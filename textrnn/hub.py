@@ -9,15 +9,17 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
+import tempfile
 from pathlib import Path
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from .errors import DataFormatError
-from .utils import PathLike, atomic_write_text
+from .utils import FILE_MODE, PathLike, atomic_write_text, fsync_dir, fsync_file
 
 logger = logging.getLogger(__name__)
 
@@ -32,22 +34,88 @@ PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".ckpt")
 
 def write_model_folder(path: PathLike, config: Dict[str, Any], state_dict: Dict[str, torch.Tensor],
                        write_extra: Callable[[Path], None], card: Optional[str] = None) -> Path:
-    """Write each file whole (temp file, then rename), config.json last, beside what is there.
+    """Write a model into ``path`` so that the folder always holds one whole model, old or new.
 
-    The folder may also hold a run's metrics and checkpoint, so it is not replaced wholesale; a
-    crash part-way leaves the previous config.json, never a half-written file.
+    The folder may also hold a run's metrics.jsonl, results.json, checkpoint and plots, so it is
+    not replaced wholesale. Instead every model file is first written into a staging folder
+    inside it (a failure there leaves the old model untouched); then the old model files move
+    into a backup folder and the new ones move in, by renames, which cannot fail half-way through
+    a file. ``config.json`` is the commit point: it leaves first and arrives last, so a folder
+    with a config.json never holds a mix of two models, and a rename that fails rolls every
+    earlier one back. A process killed during the swap (a few renames) leaves no config.json and
+    the old model whole in ``.textrnn-save-*.old``, which loading points at. The next save clears
+    such leftovers: two saves into one folder at the same time are not supported.
     """
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
-    tmp = path / f".{WEIGHTS_NAME}.tmp"
-    save_file({k: v.detach().contiguous().cpu() for k, v in state_dict.items()}, str(tmp),
-              metadata={"format": "pt"})
-    os.replace(tmp, path / WEIGHTS_NAME)
-    write_extra(path)
-    if card is not None:
-        atomic_write_text(path / CARD_NAME, card)
-    atomic_write_text(path / CONFIG_NAME, json.dumps(config, indent=2, ensure_ascii=False) + "\n")
+    _remove_leftovers(path)
+    stage = Path(tempfile.mkdtemp(dir=path, prefix=SAVE_PREFIX, suffix=".tmp"))
+    try:
+        weights = stage / WEIGHTS_NAME
+        save_file({k: v.detach().contiguous().cpu() for k, v in state_dict.items()}, str(weights),
+                  metadata={"format": "pt"})
+        write_extra(stage)
+        if card is not None:
+            atomic_write_text(stage / CARD_NAME, card)
+        atomic_write_text(stage / CONFIG_NAME, json.dumps(config, indent=2, ensure_ascii=False) + "\n")
+        names = sorted(p.name for p in stage.iterdir() if not p.name.startswith("."))
+        for name in names:
+            _check_target(path / name)
+            os.chmod(stage / name, FILE_MODE)  # safetensors writes 0600; a saved model is meant to be shared
+            fsync_file(stage / name)
+        _swap_in(path, stage, names)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
     return path
+
+
+SAVE_PREFIX = ".textrnn-save-"
+# the files that make up a model: a save replaces all of those present, even ones the new model
+# lacks (a bigram vocabulary of an earlier model must not stay beside a model without bigrams)
+MODEL_FILES = (CONFIG_NAME, WEIGHTS_NAME, TOKENIZER_NAME, CHARS_NAME, BIGRAMS_NAME)
+
+
+def _remove_leftovers(folder: Path) -> None:
+    for leftover in folder.glob(f"{SAVE_PREFIX}*"):
+        if leftover.is_dir() and leftover.suffix in (".tmp", ".old"):
+            shutil.rmtree(leftover, ignore_errors=True)
+
+
+def _check_target(target: Path) -> None:
+    if target.is_symlink() or not target.exists() or target.is_file():
+        return
+    raise DataFormatError(target, None, "cannot save the model: expected a file here (or nothing), "
+                                        "found a folder or other non-file; move it away and save again")
+
+
+def _swap_in(folder: Path, stage: Path, names: List[str]) -> None:
+    """Move the old model files into a backup folder and the staged ones in, config.json last."""
+    old = [n for n in (*MODEL_FILES, *names) if (folder / n).is_file() or (folder / n).is_symlink()]
+    old = sorted(set(old), key=lambda n: n != CONFIG_NAME)  # config.json out first
+    new = sorted(names, key=lambda n: n == CONFIG_NAME)  # and in last
+    backup = Path(tempfile.mkdtemp(dir=folder, prefix=SAVE_PREFIX, suffix=".old"))
+    moved: List[str] = []
+    placed: List[str] = []
+    try:
+        for name in old:
+            os.replace(folder / name, backup / name)
+            moved.append(name)
+        for name in new:
+            os.replace(stage / name, folder / name)
+            placed.append(name)
+        fsync_dir(folder)
+    except BaseException:
+        try:
+            for name in reversed(placed):
+                os.replace(folder / name, stage / name)
+            for name in reversed(moved):
+                os.replace(backup / name, folder / name)
+        except OSError as err:  # the backup is all that is left of the old model: keep it
+            raise DataFormatError(folder, None, f"saving failed and so did putting the previous model "
+                                                f"back ({err}); its files are in {backup}") from err
+        shutil.rmtree(backup, ignore_errors=True)
+        raise
+    shutil.rmtree(backup, ignore_errors=True)
 
 
 def read_config(folder: Path) -> Dict[str, Any]:
@@ -57,6 +125,11 @@ def read_config(folder: Path) -> Dict[str, Any]:
                               "tokenizer.json); no such folder")
     path = folder / CONFIG_NAME
     if not path.exists():
+        backups = sorted(folder.glob(f"{SAVE_PREFIX}*.old/{CONFIG_NAME}"))
+        if backups:
+            raise DataFormatError(folder, None, f"no {CONFIG_NAME}: a save into this folder was interrupted; "
+                                  f"the previous model's files are in {backups[0].parent.name}/ (move them "
+                                  "back, or save the model again)")
         raise DataFormatError(folder, None, f"no {CONFIG_NAME} in this folder: not a textrnn model")
     try:
         config = json.loads(path.read_text(encoding="utf-8"))
