@@ -18,7 +18,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from .errors import DataFormatError
+from .errors import ConfigError, DataFormatError
 from .utils import FILE_MODE, PathLike, atomic_write_text, fsync_dir, fsync_file
 
 logger = logging.getLogger(__name__)
@@ -151,6 +151,78 @@ def read_weights(folder: Path) -> Dict[str, torch.Tensor]:
         return load_file(str(path))
     except (SafetensorError, OSError, ValueError) as err:
         raise DataFormatError(path, None, f"not a readable safetensors file ({err})") from None
+
+
+def load_config(config_class: Any, data: Dict[str, Any], folder: Path) -> Any:
+    """The model config from config.json's data. A wrong type (a number written as a string), a
+    missing, unknown or out-of-range setting, an unknown rnn type, missing labels: one error that
+    names config.json and the field."""
+    path = folder / CONFIG_NAME
+    try:
+        config = config_class.from_dict(data)
+    except ConfigError as err:
+        raise DataFormatError(path, None, str(err)) from None
+    if not config.labels:
+        raise DataFormatError(path, None, "labels is missing or empty; a saved model needs the names of its labels")
+    return config
+
+
+# the config fields that size each part of a model, named when a saved tensor does not fit
+_SIZED_BY = (
+    ("words.ngrams", "subword_buckets, word_dim"),
+    ("words.", "vocab_size, num_trainable_words, word_dim"),
+    ("bigrams.", "bigram_vocab_size, bigram_dim"),
+    ("chars.", "char_encoder, num_chars, char_dim, char_filters, char_kernel"),
+    ("encoder.", "rnn, hidden_size, num_layers and the input sizes (word_dim, char_filters, bigram_dim)"),
+    ("proj.", "num_tags, labels, hidden_size"),
+    ("crf.", "use_crf, num_tags, labels"),
+    ("pool.", "pooling, hidden_size"),
+    ("out.", "labels, hidden_size"),
+)
+
+
+def check_weights(model_class: Any, config: Any, weights: Dict[str, torch.Tensor], folder: Path) -> None:
+    """Compare the saved tensors with the ones ``config`` builds (on the meta device: no memory,
+    so a vocab_size edited to a billion is an error, not an allocation) and name the fields."""
+    path = folder / CONFIG_NAME
+    try:
+        with torch.device("meta"):
+            expected = {k: tuple(v.shape) for k, v in model_class(config).state_dict().items()}
+    except NotImplementedError:  # an operation without a meta kernel: load_state still checks
+        return
+    except (ValueError, KeyError, IndexError) as err:
+        raise DataFormatError(path, None, f"cannot build the model it describes ({err})") from None
+    problems = []
+    for key in [*expected, *(k for k in weights if k not in expected)]:
+        found = tuple(weights[key].shape) if key in weights else None
+        if found is None:
+            problems.append((key, f"{key} is missing from {WEIGHTS_NAME}"))
+        elif key not in expected:
+            problems.append((key, f"{WEIGHTS_NAME} holds {key}, which config.json does not build"))
+        elif found != expected[key]:
+            problems.append((key, f"{key} is {list(found)} in {WEIGHTS_NAME} but {list(expected[key])} "
+                                  "from config.json"))
+    if not problems:
+        return
+    fields = next((f for prefix, f in _SIZED_BY if problems[0][0].startswith(prefix)), "the sizes")
+    more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+    raise DataFormatError(path, None, f"does not match {WEIGHTS_NAME}: "
+                          + "; ".join(p for _, p in problems[:3]) + more
+                          + f". Check {fields}: were the files of two models mixed, or config.json edited?")
+
+
+# each vocabulary file and the config field that says its size
+VOCAB_SIZES = {TOKENIZER_NAME: "vocab_size", CHARS_NAME: "num_chars", BIGRAMS_NAME: "bigram_vocab_size"}
+
+
+def check_vocabularies(vocabularies: Dict[str, Any], config: Any, folder: Path) -> None:
+    """Each vocabulary file holds as many entries as config.json says (and so as the weights)."""
+    for name, vocab in vocabularies.items():
+        field = VOCAB_SIZES.get(name)
+        if vocab is None or field is None or len(vocab) == getattr(config, field):
+            continue
+        raise DataFormatError(folder / CONFIG_NAME, None, f"{field} is {getattr(config, field)} but {name} holds "
+                              f"{len(vocab)} entries: the two files come from different models, or one was edited")
 
 
 def load_state(module: torch.nn.Module, weights: Dict[str, torch.Tensor], folder: Path) -> None:
