@@ -42,9 +42,10 @@ def write_model_folder(path: PathLike, config: Dict[str, Any], state_dict: Dict[
     into a backup folder and the new ones move in, by renames, which cannot fail half-way through
     a file. ``config.json`` is the commit point: it leaves first and arrives last, so a folder
     with a config.json never holds a mix of two models, and a rename that fails rolls every
-    earlier one back. A process killed during the swap (a few renames) leaves no config.json and
-    the old model whole in ``.textrnn-save-*.old``, which loading points at. The next save clears
-    such leftovers: two saves into one folder at the same time are not supported.
+    earlier one back. A process killed during the swap (a few renames) leaves no config.json, so
+    the folder does not load, and the moved-out old files in ``.textrnn-save-*.old``, which the
+    loading error points at (moving them back restores the old model). The next save clears such
+    leftovers: two saves into one folder at the same time are not supported.
     """
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
