@@ -138,6 +138,12 @@ def build_parser() -> argparse.ArgumentParser:
     et.add_argument("--epochs", type=int, default=10)
     et.add_argument("--seed", type=int, default=0)
     et.add_argument("--chars", action="store_true", help="train on characters (Chinese) instead of words")
+    ec = emb_sub.add_parser("convert", help="rewrite vectors in a safe format, e.g. a gensim .kv/.model pickle")
+    ec.add_argument("vectors", help="a vectors file in any format textrnn reads")
+    ec.add_argument("--output", required=True, help="where to write (.gz compresses)")
+    ec.add_argument("--format", choices=("word2vec", "word2vec-binary", "glove"), default="word2vec")
+    ec.add_argument("--trust-pickle", action="store_true",
+                    help="read a gensim native file (a pickle: it can run code; only for files you trust)")
 
     push = commands.add_parser("push", help="upload a model folder to the Hugging Face hub")
     push.add_argument("model", help="model folder")
@@ -246,6 +252,9 @@ def cmd_check(args) -> Dict:
 def cmd_embeddings(args) -> Dict:
     from . import embeddings as emb
 
+    if args.action == "convert":
+        vectors = emb.convert_vectors(args.vectors, args.output, args.format, trust_pickle=args.trust_pickle)
+        return {"output": args.output, "format": args.format, "words": len(vectors), "dim": vectors.dim}
     path = Path(args.text)
     try:
         lines = path.read_text(encoding="utf-8").splitlines()

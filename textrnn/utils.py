@@ -14,7 +14,7 @@ PathLike = Union[str, os.PathLike]
 REPO_ROOT = Path(__file__).resolve().parents[1]
 _UMASK = os.umask(0)
 os.umask(_UMASK)
-_FILE_MODE = 0o666 & ~_UMASK
+FILE_MODE = 0o666 & ~_UMASK  # what open() would give: saved files are meant to be shared
 
 
 def default_data_dir() -> Path:
@@ -35,12 +35,37 @@ def atomic_write_bytes(path: PathLike, data: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
-        os.chmod(tmp, _FILE_MODE)  # mkstemp makes 0600 files; saved models are meant to be shared
+            f.flush()
+            os.fsync(f.fileno())  # the data reaches the disk before the rename makes it visible
+        os.chmod(tmp, FILE_MODE)  # mkstemp makes 0600 files; saved models are meant to be shared
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def fsync_file(path: PathLike) -> None:
+    """Flush a file written by someone else (safetensors, numpy) to the disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_dir(path: PathLike) -> None:
+    """Make the renames inside a folder durable; a no-op where folders cannot be opened."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 @contextlib.contextmanager

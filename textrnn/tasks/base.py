@@ -9,7 +9,8 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tupl
 import torch
 
 from ..errors import DataFormatError
-from ..hub import TOKENIZER_NAME, load_state, read_config, read_weights, resolve_folder, write_model_folder
+from ..hub import (TOKENIZER_NAME, check_vocabularies, check_weights, load_config, load_state, read_config,
+                   read_weights, resolve_folder, write_model_folder)
 from ..subwords import ngram_buckets
 from ..training.batching import BucketBatchSampler
 from ..utils import resolve_device
@@ -109,11 +110,14 @@ class TaskModel:
         """A saved model from a folder or a hub id, on ``device`` (default: the CPU); refuses other
         architectures and damaged files."""
         folder, data = cls._open_folder(name_or_path, revision)
-        config = cls.config_class.from_dict(data)
+        config = load_config(cls.config_class, data, folder)  # config.json checked against weights
+        weights = read_weights(folder)  # and vocabularies: clear errors naming config.json's fields
+        check_weights(cls.model_class, config, weights, folder)
         model = cls.model_class(config)
-        load_state(model, read_weights(folder), folder)
+        load_state(model, weights, folder)
         model.eval()
         task = cls._assemble(model, folder)
+        check_vocabularies(task.vocabularies(), config, folder)
         return task.to(device) if device is not None else task
 
     @classmethod
