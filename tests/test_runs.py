@@ -119,3 +119,24 @@ def test_watched_test_sets_are_logged_at_every_evaluation_and_select_nothing(tmp
     assert all("test/f1" in r and "dev_f1" in r for r in records) and len(records) == 2
     assert results["dev_f1"] == round(max(r["dev_f1"] for r in records), 2)
     assert data.num_rows == 6
+
+
+def test_training_on_gensim_native_vectors_needs_trust_pickle(tmp_path, capsys):
+    import numpy as np
+    from gensim.models import KeyedVectors
+
+    from textrnn.cli import main
+
+    (tmp_path / "train.conll").write_text(CONLL)
+    kv = KeyedVectors(vector_size=8)
+    kv.add_vectors(["john", "paris", "mary"], np.ones((3, 8), dtype=np.float32))
+    kv.save(str(tmp_path / "vectors.kv"))
+    args = ["train", "ner", "--train", str(tmp_path / "train.conll"), "--embeddings", str(tmp_path / "vectors.kv"),
+            "--hidden-size", "8", "--char-dim", "4", "--char-filters", "4", "--max-epochs", "1",
+            "--output-dir", str(tmp_path / "run")]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "pickle" in err and "textrnn embeddings convert" in err and "--trust-pickle" in err
+    assert not (tmp_path / "run" / "config.json").exists()
+    with pytest.warns(UserWarning, match="pickle"):
+        assert main(args + ["--trust-pickle"]) == 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import gzip
 import hashlib
+import itertools
 import logging
 import math
 import os
@@ -460,10 +461,13 @@ def train_word_vectors(sentences: Iterable[list], method: str = "word2vec", dim:
 
     if method not in ("word2vec", "fasttext"):
         raise ConfigError(f"unknown method {method!r}; expected 'word2vec' or 'fasttext'")
-    sentences = list(sentences)  # gensim iterates several times; a generator would run dry
-    if not sentences or not any(sentences):
+    if iter(sentences) is sentences:  # a generator would run dry: gensim iterates several times
+        sentences = list(sentences)
+    # a restartable iterable (a corpus streamed from disk) stays one: it is never all in memory
+    first = list(itertools.islice(iter(sentences), 100))
+    if not any(first):
         raise DataFormatError(None, None, "no sentences to train word vectors on")
-    if any(isinstance(s, str) for s in sentences[:100]):
+    if any(isinstance(s, str) for s in first):
         raise DataFormatError(None, None, "sentences must be lists of tokens, not strings; split them first")
     cls = FastText if method == "fasttext" else Word2Vec
     if method == "fasttext":
@@ -472,7 +476,7 @@ def train_word_vectors(sentences: Iterable[list], method: str = "word2vec", dim:
     model = cls(sentences, vector_size=dim, window=window, min_count=min_count, epochs=epochs, seed=seed,
                 workers=workers, sg=sg, **options)
     logger.info("trained %s: %d words x %d on %d sentences in %.1f s", method, len(model.wv), dim,
-                len(sentences), time.perf_counter() - start)
+                model.corpus_count, time.perf_counter() - start)
     return model
 
 
@@ -572,9 +576,8 @@ def vectors_from_source(spec: Optional[str], *, corpus_sentences: Optional[Itera
     if spec in ("word2vec", "fasttext"):
         if corpus_sentences is None:
             raise ConfigError(f"embeddings {spec!r} are trained on the corpus, but no corpus_sentences given")
-        sentences = list(corpus_sentences)
-        model = train_word_vectors(sentences, method=spec, **train_options)
-        vectors = _from_kv(model.wv, f"{spec} trained on {len(sentences):,} sentences")
+        model = train_word_vectors(corpus_sentences, method=spec, **train_options)
+        vectors = _from_kv(model.wv, f"{spec} trained on {model.corpus_count:,} sentences")
         if spec == "fasttext":
             vectors.subwords = fasttext_subword_table(model)
         return vectors

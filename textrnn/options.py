@@ -85,6 +85,9 @@ def add_encoder_args(parser: argparse.ArgumentParser, **defaults: Any) -> None:
     g.add_argument("--embeddings", default=defaults.get("embeddings"),
                    help="vectors file (GloVe/word2vec/fastText, .gz too), or word2vec/fasttext to train "
                         "them with gensim on the training text, or random")
+    g.add_argument("--trust-pickle", action="store_true",
+                   help="allow gensim's native vector files (.kv, .model, .wv): they are pickles, and "
+                        "loading a pickle can run code. Only for files you made or trust")
     g.add_argument("--embeddings-text", default=None,
                    help="with word2vec/fasttext: also train the vectors on this unlabelled text (one sentence a line)")
     g.add_argument("--freeze-embeddings", action=argparse.BooleanOptionalAction,
@@ -119,7 +122,7 @@ def tagger_kwargs(args: argparse.Namespace) -> Dict[str, Any]:
 
 
 def _embedding_kwargs(args: argparse.Namespace) -> Dict[str, Any]:
-    return dict(embeddings=args.embeddings, embeddings_text=args.embeddings_text,
+    return dict(embeddings=args.embeddings, embeddings_text=args.embeddings_text, trust_pickle=args.trust_pickle,
                 freeze_embeddings=args.freeze_embeddings, extra_pretrained=args.extra_pretrained, word_dim=args.word_dim, seed=args.seed, rnn=args.rnn,
                 hidden_size=args.hidden_size, num_layers=args.num_layers, dropout=args.dropout)
 

@@ -222,14 +222,15 @@ def warn_unknown(kind: str, counts: Dict[str, int], where: str) -> None:
 def initial_embeddings(sentences: Sequence[Sequence[str]], embeddings: Optional[str], *,
                        extra_pretrained: int, lowercase: bool, word_dim: int, seed: int, min_freq: int = 1,
                        unicode_normalize: bool = False, embeddings_text: Optional[str] = None,
-                       freeze: bool = False):
+                       freeze: bool = False, trust_pickle: bool = False):
     """The word vocabulary and its initial vectors: (vocab, matrix or None, dim, trainable rows,
     fastText subword settings for the config, and the n-gram table or None).
 
     ``embeddings``: a vectors file (GloVe, word2vec, fastText), ``word2vec``/``fasttext`` to train
     them on ``sentences`` (plus the lines of ``embeddings_text``, unlabelled text of the same
     kind) with gensim, or None/``random`` for random vectors of ``word_dim``. ``freeze`` keeps every
-    initialised vector fixed (only <pad>/<unk> train): often better on small corpora.
+    initialised vector fixed (only <pad>/<unk> train): often better on small corpora. ``trust_pickle``
+    allows gensim's native files, which are pickles (loading one can run code).
     """
     options = dict(lowercase=lowercase, unicode_normalize=unicode_normalize)
     vocab = WordVocab.build(sentences, min_freq=min_freq, **options)
@@ -242,7 +243,7 @@ def initial_embeddings(sentences: Sequence[Sequence[str]], embeddings: Optional[
         training = dict(dim=word_dim, seed=seed)
         extra = read_text_lines(embeddings_text) if embeddings_text else []
         normalised = _Normalised([sentences, extra], vocab.normalize)
-    vectors = emb.vectors_from_source(embeddings, corpus_sentences=normalised, **training)
+    vectors = emb.vectors_from_source(embeddings, corpus_sentences=normalised, trust_pickle=trust_pickle, **training)
     table = emb.build_embedding_matrix(vocab.words, vectors, train_counts=vocab.counts,
                                        extra_pretrained=extra_pretrained, seed=seed)
     vocab = WordVocab.from_words(table.words[2:], **options)

@@ -146,7 +146,8 @@ def balanced_class_weights(counts: Sequence[int], n: int, multi_label: bool):
 def build_classifier(train, *, embeddings: Optional[str] = None, extra_pretrained: int = 100_000,
                      lowercase: bool = True, word_dim: int = 100, seed: int = 42, min_freq: int = 1,
                      balanced_weights: bool = False, embeddings_text: Optional[str] = None,
-                     freeze_embeddings: bool = False, bigrams: bool = False, **config: Any) -> TextClassifier:
+                     freeze_embeddings: bool = False, bigrams: bool = False, trust_pickle: bool = False,
+                     **config: Any) -> TextClassifier:
     """A fresh classifier whose vocabulary and labels come from ``train`` (``text`` + ``label(s)``),
     read in batches. The labels are those that occur in ``train``, in the order of its features.
 
@@ -163,7 +164,7 @@ def build_classifier(train, *, embeddings: Optional[str] = None, extra_pretraine
     vocab, init, word_dim, num_trainable, subwords, ngrams = initial_embeddings(
         sentences, embeddings, extra_pretrained=extra_pretrained, lowercase=lowercase, word_dim=word_dim,
         seed=seed, min_freq=min_freq, unicode_normalize=True, embeddings_text=embeddings_text,
-        freeze=freeze_embeddings)
+        freeze=freeze_embeddings, trust_pickle=trust_pickle)
     pairs = BigramVocab.build(sentences) if bigrams else None
     if pairs is not None:
         config["bigram_vocab_size"] = len(pairs)

@@ -187,7 +187,7 @@ def dataset_path(dataset) -> str:
 def build_tagger(train, *, embeddings: Optional[str] = None, extra_pretrained: int = 100_000,
                  lowercase: bool = True, word_dim: int = 100, seed: int = 42, bigrams: bool = False,
                  scheme: Optional[str] = None, embeddings_text: Optional[str] = None,
-                 freeze_embeddings: bool = False, **config: Any) -> SequenceTagger:
+                 freeze_embeddings: bool = False, trust_pickle: bool = False, **config: Any) -> SequenceTagger:
     """A fresh tagger whose vocabularies and tags come from ``train`` (a Dataset of tokens + tags),
     read in batches so that a corpus larger than memory never is in memory.
 
@@ -203,7 +203,7 @@ def build_tagger(train, *, embeddings: Optional[str] = None, extra_pretrained: i
     labels = tag_schemes.sort_labels(names[i] for i in seen)
     vocab, init, word_dim, num_trainable, subwords, ngrams = initial_embeddings(
         sentences, embeddings, extra_pretrained=extra_pretrained, lowercase=lowercase, word_dim=word_dim,
-        seed=seed, embeddings_text=embeddings_text, freeze=freeze_embeddings)
+        seed=seed, embeddings_text=embeddings_text, freeze=freeze_embeddings, trust_pickle=trust_pickle)
     chars = CharVocab.build(sentences) if config.get("char_encoder", "cnn") != "none" else None
     pairs = BigramVocab.build(sentences) if bigrams else None
     torch.manual_seed(seed)
