@@ -161,7 +161,7 @@ def make_tagger(name):
 
 
 def tagger_outputs(tagger):
-    ner = pipeline("ner", model=tagger, batch_size=2)
+    ner = pipeline("ner", model=tagger, batch_size=2, device=tagger.device)
     return {
         "tags": tagger.predict(SENTENCES, batch_size=3),
         "scores": tagger.predict(SENTENCES, batch_size=3, with_scores=True),
@@ -215,7 +215,7 @@ def make_classifier(name):
             "proba": task.predict_proba(texts, batch_size=3).tolist(),
             "best": task.predict(texts, batch_size=3),
             "ranked": task.predict(texts, batch_size=3, top_k=None),
-            "pipeline": pipeline("text-classification", model=task, batch_size=2)(texts),
+            "pipeline": pipeline("text-classification", model=task, batch_size=2, device=task.device)(texts),
             "evaluate": task.evaluate(data, batch_size=3),
         }
 
@@ -235,6 +235,31 @@ def test_classifier_inference_on_real_cuda(name):
     clf, outputs = make_classifier(name)
     expected = outputs(clf)
     assert_close(on_real_device(clf, outputs, CLASSIFIERS[name][3]), expected, 1e-4)
+
+
+def test_the_command_line_on_a_device(tmp_path, capsys):
+    """``textrnn predict/evaluate --device cuda:1``: saved models loaded straight onto the device."""
+    from textrnn.cli import main
+
+    ner = make_tagger("gru-crf-charlstm-subwords-cuda1").save_pretrained(tmp_path / "ner")
+    clf = make_classifier("gru-last-bigrams")[0].save_pretrained(tmp_path / "clf")
+    conll = tmp_path / "test.conll"
+    conll.write_text("".join("".join(f"{w} {t}\n" for w, t in zip(*row)) + "\n" for row in TINY_NER),
+                     encoding="utf-8")
+    text = tmp_path / "in.txt"
+    text.write_text("\n".join(TEXTS) + "\n", encoding="utf-8")
+
+    def run(device):
+        printed = []
+        for argv in (["predict", ner, text], ["evaluate", ner, "--test", conll], ["predict", clf, text]):
+            assert main([*map(str, argv), "--device", device]) == 0
+            printed.append(capsys.readouterr().out)
+        return printed
+
+    expected = run("cpu")
+    assert '"entity_group"' in expected[0]
+    with fake_cuda(devices=2):
+        assert run("cuda:1") == expected
 
 
 def test_a_device_model_is_an_ordinary_cpu_model_again_after_the_block():
