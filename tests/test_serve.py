@@ -249,15 +249,39 @@ def test_batcher_fills_batches_up_to_max_size_and_keeps_order():
     assert sizes == [4, 4, 1, 2]
 
 
-def test_batcher_waits_at_most_max_wait_for_company():
+def test_batcher_waits_for_company_it_expects_and_never_past_max_wait():
     async def scenario(batcher):
-        started = time.perf_counter()
-        await batcher.submit(["alone"], {})
-        return time.perf_counter() - started
+        timings = []
+        for texts in (["alone"], ["alone again"], ["a", "b", "c"], ["after three"]):
+            started = time.perf_counter()
+            await batcher.submit(texts, {})
+            timings.append(time.perf_counter() - started)
+        return timings
 
-    waited = _with_batcher(scenario, lambda texts, params: texts, max_batch_size=64, max_wait_ms=150)
-    assert 0.14 <= waited < 1.0
-    assert _with_batcher(scenario, lambda texts, params: texts, max_batch_size=64, max_wait_ms=0) < 0.1
+    lone, again, three, after = _with_batcher(scenario, lambda texts, params: texts, max_batch_size=64,
+                                              max_wait_ms=300)
+    assert lone < 0.1 and again < 0.1 and three < 0.1  # a lone client is not kept waiting
+    assert 0.29 <= after < 1.0  # the last call took three items: wait (up to 300 ms) for as many again
+
+
+def test_under_closed_loop_load_batches_fill_up():
+    sizes = []
+
+    def run(texts, params):
+        sizes.append(len(texts))
+        time.sleep(0.01)
+        return texts
+
+    async def scenario(batcher):
+        async def client(i):
+            for j in range(6):
+                await batcher.submit([f"{i}-{j}"], {})
+                await asyncio.sleep(0.002 * (i % 4))  # clients come back at different times
+
+        await asyncio.gather(*(client(i) for i in range(16)))
+
+    _with_batcher(scenario, run, max_batch_size=16, max_wait_ms=100)
+    assert sum(sizes) == 96 and sizes.count(16) >= 4 and max(sizes) == 16
 
 
 def test_event_loop_runs_on_while_the_model_computes():

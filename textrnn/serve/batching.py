@@ -1,16 +1,22 @@
 """Dynamic batching: requests that arrive together share one model call, run off the event loop.
 
-Every input text is one item. The batcher takes the oldest waiting item and runs it together
-with whatever else is waiting, up to ``max_batch_size`` items, waiting at most ``max_wait_ms``
-after that oldest item arrived for more to come. The model runs in one worker thread, so the
-event loop keeps accepting requests (and filling the next batch) while a batch is computed.
-Items with different parameters may share a batch; each parameter group is one call of ``run``.
+Every input text is one item. A model call takes up to ``max_batch_size`` waiting items, oldest
+first, and never keeps the oldest waiting longer than ``max_wait_ms`` for company. Within that
+bound it waits only for items it has reason to expect: as many as the last call took plus those
+that arrived while it ran. Clients that send again once answered come back in that number, so
+under load the batches fill up, while a lone client (last call: one item, nothing arrived) is
+answered at once instead of waiting out ``max_wait_ms``.
+
+The model runs in one worker thread, so the event loop keeps accepting requests (and filling the
+next batch) while a batch is computed. Items with different parameters may share a batch; each
+parameter group is one call of ``run``.
 """
 from __future__ import annotations
 
 import asyncio
 import collections
 import logging
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Callable, Deque, Dict, List, Optional, Sequence, Tuple
@@ -31,16 +37,18 @@ class _Item:
 
 @dataclass
 class BatchStats:
-    """What /health reports: how many model calls, how many items, the largest batch so far."""
+    """What /health reports: model calls, items, the largest batch, and the seconds the model ran
+    (against wall time, that tells whether the model or the HTTP side is the bottleneck)."""
 
     batches: int = 0
     items: int = 0
     largest_batch: int = 0
+    model_seconds: float = 0.0
 
     def to_dict(self) -> Dict[str, Any]:
         mean = self.items / self.batches if self.batches else 0.0
         return {"batches": self.batches, "items": self.items, "largest_batch": self.largest_batch,
-                "mean_batch_size": round(mean, 2)}
+                "mean_batch_size": round(mean, 2), "model_seconds": round(self.model_seconds, 3)}
 
 
 class DynamicBatcher:
@@ -63,6 +71,8 @@ class DynamicBatcher:
         self._pending: Deque[_Item] = collections.deque()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="textrnn-model",
                                             initializer=thread_initializer)
+        self._arrivals = 0  # items submitted so far
+        self._expected = 1  # items to wait for (up to max_wait) before the next model call
         self._wakeup: Optional[asyncio.Event] = None
         self._task: Optional["asyncio.Task[None]"] = None
 
@@ -94,6 +104,7 @@ class DynamicBatcher:
         key: Params = tuple(sorted(params.items()))
         futures = [loop.create_future() for _ in texts]
         now = loop.time()
+        self._arrivals += len(futures)
         self._pending.extend(_Item(text, key, future, now) for text, future in zip(texts, futures))
         assert self._wakeup is not None
         self._wakeup.set()
@@ -108,7 +119,7 @@ class DynamicBatcher:
                 self._wakeup.clear()
                 await self._wakeup.wait()
             deadline = self._pending[0].arrived + self.max_wait
-            while len(self._pending) < self.max_batch_size:
+            while len(self._pending) < min(self._expected, self.max_batch_size):
                 timeout = deadline - loop.time()
                 if timeout <= 0:
                     break
@@ -121,14 +132,23 @@ class DynamicBatcher:
             batch = [self._pending.popleft() for _ in range(take)]
             batch = [item for item in batch if not item.future.done()]
             if batch:
+                arrivals = self._arrivals
                 await self._run_batch(loop, batch)
+                self._expected = len(batch) + self._arrivals - arrivals
 
     async def _run_batch(self, loop: asyncio.AbstractEventLoop, batch: List[_Item]) -> None:
+        """One model call per parameter group; the answers go out when the whole batch is done.
+
+        Answering each group or chunk as soon as it is done was tried: the event loop then sends
+        answers while the next call computes, and the two threads' Python code contends for the
+        GIL. At 64 clients that served ~15% less (docs/benchmarks.md)."""
         groups: Dict[Params, List[_Item]] = {}
         for item in batch:
             groups.setdefault(item.params, []).append(item)
-        calls = [([item.text for item in items], dict(key)) for key, items in groups.items()]
-        outcomes = await loop.run_in_executor(self._executor, self._compute, calls)
+        began = time.perf_counter()
+        outcomes = [await loop.run_in_executor(self._executor, self._compute, [item.text for item in items],
+                                               dict(key)) for key, items in groups.items()]
+        self.stats.model_seconds += time.perf_counter() - began
         self.stats.batches += 1
         self.stats.items += len(batch)
         self.stats.largest_batch = max(self.stats.largest_batch, len(batch))
@@ -141,16 +161,13 @@ class DynamicBatcher:
                 else:
                     item.future.set_exception(value)
 
-    def _compute(self, calls: List[Tuple[List[str], Dict[str, Any]]]) -> List[Tuple[bool, Any]]:
-        """In the worker thread: one ``run`` per parameter group; a failure stays in its group."""
-        outcomes: List[Tuple[bool, Any]] = []
-        for texts, params in calls:
-            try:
-                results = self.run(texts, params)
-                if len(results) != len(texts):
-                    raise RuntimeError(f"the model returned {len(results)} results for {len(texts)} inputs")
-                outcomes.append((True, results))
-            except Exception as err:  # noqa: BLE001 - handed to the waiting requests, not swallowed
-                logger.exception("model call failed on a batch of %d", len(texts))
-                outcomes.append((False, err))
-        return outcomes
+    def _compute(self, texts: List[str], params: Dict[str, Any]) -> Tuple[bool, Any]:
+        """In the worker thread: (True, one result per text) or (False, the exception)."""
+        try:
+            results = self.run(texts, params)
+            if len(results) != len(texts):
+                raise RuntimeError(f"the model returned {len(results)} results for {len(texts)} inputs")
+            return True, results
+        except Exception as err:  # noqa: BLE001 - handed to the waiting requests, not swallowed
+            logger.exception("model call failed on %d inputs", len(texts))
+            return False, err
