@@ -174,6 +174,19 @@ def test_unknown_paths_and_methods_answer_in_json(ner_url):
     assert call(ner_url + "/", options)[0] == 200  # the hosted API's options are accepted
 
 
+def test_a_failing_model_answers_500_in_json_and_the_server_goes_on(ner_model, monkeypatch):
+    def broken(texts, params):
+        raise RuntimeError("out of memory, say")
+
+    monkeypatch.setattr(ner_model, "run", broken)
+    with serving(create_app(ner_model)) as url:
+        for _ in range(2):  # the batcher survives a failed batch
+            status, answer = call(url + "/", {"inputs": "John Smith"})
+            assert status == 500 and answer == {"error": "the server failed on this request: RuntimeError: "
+                                                         "out of memory, say"}
+        assert call(url + "/health")[1]["status"] == "ok"
+
+
 def test_health_and_info(ner_url, ner_folder):
     status, health = call(ner_url + "/health")
     assert status == 200 and health["status"] == "ok" and health["waiting"] == 0

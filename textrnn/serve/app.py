@@ -6,14 +6,11 @@ Request bodies are read with a byte bound and refused with 413 past it, before a
 from __future__ import annotations
 
 import contextlib
-import logging
-import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import Callable, Optional
 
 from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -21,7 +18,6 @@ from .batching import DynamicBatcher
 from .protocol import RequestError, decode_json, parse_request
 from .settings import ServeSettings
 
-logger = logging.getLogger(__name__)
 PAGE = Path(__file__).with_name("page.html")
 
 
@@ -101,14 +97,10 @@ def _add_error_handlers(app: FastAPI) -> None:
                    405: f"{request.method} is not allowed on {request.url.path}"}.get(err.status_code, str(err.detail))
         return JSONResponse({"error": message}, status_code=err.status_code, headers=getattr(err, "headers", None))
 
-    @app.exception_handler(RequestValidationError)
-    async def invalid(_request: Request, err: RequestValidationError) -> JSONResponse:  # pragma: no cover
-        return JSONResponse({"error": str(err)}, status_code=422)
-
     @app.exception_handler(Exception)
     async def failure(_request: Request, err: Exception) -> JSONResponse:
-        logger.exception("request failed")
-        return JSONResponse({"error": f"the model failed on this request: {type(err).__name__}: {err}"},
+        # starlette logs the traceback after this answer is sent; the batcher logged model failures
+        return JSONResponse({"error": f"the server failed on this request: {type(err).__name__}: {err}"},
                             status_code=500)
 
 
@@ -126,10 +118,7 @@ def _torch_threads(threads: Optional[int]) -> Optional[Callable[[], None]]:
 
 def run(model, host: str = "127.0.0.1", port: int = 8080, settings: ServeSettings = ServeSettings(),
         log_level: str = "info") -> None:
-    """Load ``model`` and serve it until interrupted (what ``textrnn serve`` does)."""
+    """Serve ``model`` (a ``ServedModel``, folder or hub id) until interrupted: ``textrnn serve``."""
     import uvicorn
 
-    started = time.perf_counter()
-    app = create_app(model, settings)
-    logger.info("model %s loaded in %.1f s", model, time.perf_counter() - started)
-    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)
+    uvicorn.run(create_app(model, settings), host=host, port=port, log_level=log_level, access_log=False)
