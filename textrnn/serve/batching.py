@@ -1,9 +1,8 @@
 """Dynamic batching: requests that arrive together share one model call, run off the event loop.
 
 Every input text is one item. A model call takes up to ``max_batch_size`` waiting items, oldest
-first, and never keeps the oldest waiting longer than ``max_wait_ms`` for company. Within that
-bound it waits only for items it has reason to expect: as many as the last call took plus those
-that arrived while it ran. Clients that send again once answered come back in that number, so
+first. Once the worker is free, it waits at most ``max_wait_ms`` for company, and only for items
+it has reason to expect: as many as the last call took plus those that arrived while it ran. Clients that send again once answered come back in that number, so
 under load the batches fill up, while a lone client (last call: one item, nothing arrived) is
 answered at once instead of waiting out ``max_wait_ms``.
 
@@ -73,6 +72,7 @@ class DynamicBatcher:
                                             initializer=thread_initializer)
         self._arrivals = 0  # items submitted so far
         self._expected = 1  # items to wait for (up to max_wait) before the next model call
+        self._free_since = 0.0  # event-loop time at which the worker finished its last call
         self._wakeup: Optional[asyncio.Event] = None
         self._task: Optional["asyncio.Task[None]"] = None
 
@@ -118,7 +118,10 @@ class DynamicBatcher:
             while not self._pending:
                 self._wakeup.clear()
                 await self._wakeup.wait()
-            deadline = self._pending[0].arrived + self.max_wait
+            # the wait is counted from when the worker became free, or from the oldest item's
+            # arrival if that is later: items that queued during the last call still get a chance
+            # to gather the company expected from it
+            deadline = max(self._pending[0].arrived, self._free_since) + self.max_wait
             while len(self._pending) < min(self._expected, self.max_batch_size):
                 timeout = deadline - loop.time()
                 if timeout <= 0:
@@ -135,6 +138,7 @@ class DynamicBatcher:
                 arrivals = self._arrivals
                 await self._run_batch(loop, batch)
                 self._expected = len(batch) + self._arrivals - arrivals
+                self._free_since = loop.time()
 
     async def _run_batch(self, loop: asyncio.AbstractEventLoop, batch: List[_Item]) -> None:
         """One model call per parameter group; the answers go out when the whole batch is done.
