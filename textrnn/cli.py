@@ -169,10 +169,11 @@ def _add_serve_parser(commands) -> None:
     sv.add_argument("--max-batch-size", type=int, default=d.max_batch_size,
                     help="most inputs per model call; 1 turns dynamic batching off")
     sv.add_argument("--max-wait-ms", type=float, default=d.max_wait_ms,
-                    help="longest wait of the oldest queued input for others to join its batch")
+                    help="once the model is free, the longest wait for more inputs to join its next call")
     sv.add_argument("--max-body-bytes", type=int, default=d.max_body_bytes, help="larger requests get 413")
     sv.add_argument("--max-input-chars", type=int, default=d.max_input_chars, help="longer inputs get 413")
-    sv.add_argument("--threads", type=int, help="torch threads for the model (default: torch's choice)")
+    sv.add_argument("--threads", type=int, help="torch threads for the model (default: torch's choice; "
+                    "on 2 cores, 1 served most, see docs/benchmarks.md)")
     sv.add_argument("--precision", choices=("fp32", "bf16"), default="fp32")
 
 

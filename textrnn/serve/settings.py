@@ -10,7 +10,7 @@ class ServeSettings:
     """Each field is a ``textrnn serve`` flag of the same name."""
 
     max_batch_size: int = 64  # items (input texts) per model call
-    max_wait_ms: float = 20.0  # how long the oldest waiting item may wait for more to join it
+    max_wait_ms: float = 20.0  # once the model is free, how long to wait for more items to join a call
     max_body_bytes: int = 1_000_000
     max_input_chars: int = 100_000  # per input text; longer documents get 413
     threads: Optional[int] = None  # torch threads of the worker (default: torch's own choice)
