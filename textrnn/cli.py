@@ -7,6 +7,7 @@
     textrnn embeddings train corpus.txt --method fasttext --output vectors.bin
     textrnn push runs/ner my-org/my-ner
     textrnn check train.conll dev.conll
+    textrnn serve runs/ner --port 8080
 """
 from __future__ import annotations
 
@@ -151,7 +152,29 @@ def build_parser() -> argparse.ArgumentParser:
     push.add_argument("--private", action="store_true")
     push.add_argument("--token", help="hub token (default: the saved login)")
     push.add_argument("--revision", help="branch to push to")
+    _add_serve_parser(commands)
     return parser
+
+
+def _add_serve_parser(commands) -> None:
+    from .serve.settings import ServeSettings
+
+    d = ServeSettings()
+    sv = commands.add_parser("serve", help="serve a model over HTTP (Hugging Face Inference API shapes)",
+                             description="POST / {\"inputs\": str | [str], \"parameters\": {...}}; GET / is a "
+                             "page to try the model, GET /health and /info describe it. Needs textrnn[serve].")
+    sv.add_argument("model", help="model folder or hub id")
+    sv.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface)")
+    sv.add_argument("--port", type=int, default=8080)
+    sv.add_argument("--max-batch-size", type=int, default=d.max_batch_size,
+                    help="most inputs per model call; 1 turns dynamic batching off")
+    sv.add_argument("--max-wait-ms", type=float, default=d.max_wait_ms,
+                    help="once the model is free, the longest wait for more inputs to join its next call")
+    sv.add_argument("--max-body-bytes", type=int, default=d.max_body_bytes, help="larger requests get 413")
+    sv.add_argument("--max-input-chars", type=int, default=d.max_input_chars, help="longer inputs get 413")
+    sv.add_argument("--threads", type=int, help="torch threads for the model (default: torch's choice; "
+                    "on 2 cores, 1 served most, see docs/benchmarks.md)")
+    sv.add_argument("--precision", choices=("fp32", "bf16"), default="fp32")
 
 
 def _splits(args) -> Dict[str, str]:
@@ -271,6 +294,19 @@ def cmd_embeddings(args) -> Dict:
             "sentences": len(sentences), "format": fmt}
 
 
+def cmd_serve(args) -> None:
+    try:
+        from .serve.app import run
+    except ImportError as err:
+        raise TextrnnError(f"serving needs FastAPI and uvicorn: pip install 'textrnn[serve]' ({err})") from None
+    from .serve.model import ServedModel
+    from .serve.settings import ServeSettings
+
+    settings = ServeSettings(args.max_batch_size, args.max_wait_ms, args.max_body_bytes, args.max_input_chars,
+                             args.threads)
+    run(ServedModel(args.model, precision=args.precision), args.host, args.port, settings)
+
+
 def cmd_push(args) -> Dict:
     from .hub import push_to_hub
 
@@ -284,7 +320,7 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     setup_logging(args.verbose)
     handlers = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict,
-                "embeddings": cmd_embeddings, "push": cmd_push, "check": cmd_check}
+                "embeddings": cmd_embeddings, "push": cmd_push, "check": cmd_check, "serve": cmd_serve}
     try:
         summary = handlers[args.command](args)
     except (TextrnnError, FileNotFoundError, ValueError) as err:
