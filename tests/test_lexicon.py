@@ -197,6 +197,18 @@ def test_lexicon_save_load_identical_outputs_without_gensim(lexicon_file, tmp_pa
     assert result["scores"][0] == pytest.approx(expected[1][0], abs=1e-6)
 
 
+def test_pipeline_on_raw_chinese_text_with_a_lexicon(lexicon_file):
+    """Raw text in: pre-tokenized per character, matched against the lexicon, spans with offsets out."""
+    from textrnn import pipeline
+
+    tagger = make_tagger(lexicon_file, seed=0)
+    data = zh_dataset()
+    train_tagger(tagger, data, data, TrainingConfig(max_epochs=60, batch_size=2, optimizer="adam", lr=0.02, seed=0))
+    text = "张三在 北京大学读书"  # a space inside: offsets must still point at the characters
+    found = [(e["entity_group"], e["word"], text[e["start"]:e["end"]]) for e in pipeline("ner", model=tagger)(text)]
+    assert found == [("NAME", "张三", "张三"), ("ORG", "北京大学", "北京大学")]
+
+
 def test_a_lexicon_that_does_not_match_its_config_is_refused(lexicon_file, tmp_path):
     folder = make_tagger(lexicon_file).save_pretrained(tmp_path / "model")
     data = json.loads((folder / "lexicon.json").read_text(encoding="utf-8"))
