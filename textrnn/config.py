@@ -187,8 +187,12 @@ class TaggerConfig(_JSONMixin):
         _check_choice("char_encoder", self.char_encoder, CHAR_ENCODERS)
         if self.char_encoder != "none" and self.num_chars <= 0:
             raise ConfigError("char features need num_chars > 0 (the size of the character vocabulary)")
+        _check_at_least(0, lexicon_size=self.lexicon_size, lexicon_rows=self.lexicon_rows)
+        _check_positive(lexicon_dim=self.lexicon_dim, lexicon_trainable=self.lexicon_trainable)
         if self.lexicon_size and self.lexicon_rows < 3:
             raise ConfigError(f"a lexicon needs lexicon_rows >= 3 (<pad>, <none>, <unk>); got {self.lexicon_rows}")
+        if self.lexicon_trainable is not None and self.lexicon_trainable > self.lexicon_rows:
+            raise ConfigError(f"lexicon_trainable ({self.lexicon_trainable}) exceeds lexicon_rows ({self.lexicon_rows})")
         EncoderConfig(self.rnn, self.hidden_size, self.num_layers, self.dropout)  # validates
 
 
