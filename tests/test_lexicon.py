@@ -241,3 +241,13 @@ def test_jieba_dictionary_is_the_default_lexicon_of_the_chinese_recipe():
         "jieba", "frequency", "word2vec", 50)
     words = read_lexicon_file(lexicon_path("jieba"))
     assert len(words) > 300_000 and words["北京大学"] > 0
+
+
+@pytest.mark.parametrize("fields,message", [
+    (dict(lexicon_size=10, lexicon_rows=2), "lexicon_rows >= 3"),
+    (dict(lexicon_size=10, lexicon_rows=5, lexicon_trainable=6), "lexicon_trainable .6. exceeds lexicon_rows .5."),
+    (dict(lexicon_size=10, lexicon_rows=5, lexicon_dim=0), "lexicon_dim must be positive"),
+])
+def test_inconsistent_lexicon_fields_are_refused(fields, message):
+    with pytest.raises(ConfigError, match=message):
+        TaggerConfig(vocab_size=5, num_tags=3, char_encoder="none", **fields)
