@@ -105,7 +105,7 @@ def test_maximal_counts_skip_matches_inside_longer_ones():
 
 def test_lexicon_file_formats_and_errors(tmp_path):
     path = tmp_path / "lex.txt"
-    path.write_text("# a comment\nAT&T 3 nz\nat&t 2\n北京\n\n大学 5.5\n", encoding="utf-8")
+    path.write_text("# a comment\nAT&T 3 nz\nat&t 2\n北京\n\n大学 5.5\n", encoding="utf-8-sig")  # a BOM too
     assert read_lexicon_file(path) == {"at&t": 5.0, "北京": 1.0, "大学": 5.5}
     path.write_text("北京 10\n大学 lots\n", encoding="utf-8")
     with pytest.raises(DataFormatError, match=r"lex.txt:2: expected 'WORD \[FREQUENCY\]'"):

@@ -108,7 +108,7 @@ def read_lexicon_file(path: PathLike, lowercase: bool = True) -> Dict[str, float
     format; a word without a frequency counts 1). Words equal after lowercasing add up."""
     out: Dict[str, float] = {}
     try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
+        lines = Path(path).read_text(encoding="utf-8-sig").splitlines()
     except UnicodeDecodeError as err:
         raise DataFormatError(path, None, f"expected UTF-8 text ({err})") from None
     except OSError as err:
