@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -c constraints.txt torch==2.13.0
-	$(PY) -m pip install --quiet -c constraints.txt -e '.[test,serve]'
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[test,serve,chinese]'
 	touch $(STAMP)
 
 demo: setup

@@ -157,6 +157,10 @@ class TaggerConfig(_JSONMixin):
     subword_max_n: int = 6
     bigram_vocab_size: int = 0  # Chinese NER: embeddings of each character with the next (0: none)
     bigram_dim: int = 50
+    lexicon_size: int = 0  # SoftLexicon B/M/E/S word sets: lexicon entries, padding included (0: none)
+    lexicon_rows: int = 0  # word vector rows of the lexicon: <pad>, <none>, <unk>, then words
+    lexicon_dim: int = 50
+    lexicon_trainable: Optional[int] = None  # rows past this index keep their gensim vectors, frozen
     num_chars: int = 0
     char_encoder: str = "cnn"
     char_dim: int = 30
@@ -183,6 +187,12 @@ class TaggerConfig(_JSONMixin):
         _check_choice("char_encoder", self.char_encoder, CHAR_ENCODERS)
         if self.char_encoder != "none" and self.num_chars <= 0:
             raise ConfigError("char features need num_chars > 0 (the size of the character vocabulary)")
+        _check_at_least(0, lexicon_size=self.lexicon_size, lexicon_rows=self.lexicon_rows)
+        _check_positive(lexicon_dim=self.lexicon_dim, lexicon_trainable=self.lexicon_trainable)
+        if self.lexicon_size and self.lexicon_rows < 3:
+            raise ConfigError(f"a lexicon needs lexicon_rows >= 3 (<pad>, <none>, <unk>); got {self.lexicon_rows}")
+        if self.lexicon_trainable is not None and self.lexicon_trainable > self.lexicon_rows:
+            raise ConfigError(f"lexicon_trainable ({self.lexicon_trainable}) exceeds lexicon_rows ({self.lexicon_rows})")
         EncoderConfig(self.rnn, self.hidden_size, self.num_layers, self.dropout)  # validates
 
 

@@ -28,6 +28,7 @@ WEIGHTS_NAME = "model.safetensors"
 TOKENIZER_NAME = "tokenizer.json"
 CHARS_NAME = "char_vocab.json"
 BIGRAMS_NAME = "bigram_vocab.json"
+LEXICON_NAME = "lexicon.json"
 CARD_NAME = "README.md"
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".ckpt")
 
@@ -258,7 +259,7 @@ def resolve_folder(name_or_path: PathLike, revision: Optional[str] = None) -> Pa
 
 
 # what a model folder holds that belongs on the hub (not checkpoints, logs or plots of the run)
-HUB_FILES = [CONFIG_NAME, WEIGHTS_NAME, TOKENIZER_NAME, CHARS_NAME, BIGRAMS_NAME, CARD_NAME, "results.json",
+HUB_FILES = [CONFIG_NAME, WEIGHTS_NAME, TOKENIZER_NAME, CHARS_NAME, BIGRAMS_NAME, LEXICON_NAME, CARD_NAME, "results.json",
              "test_metrics.json", "confusion_matrix.png", "learning_curves.png"]
 
 

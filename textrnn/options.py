@@ -113,12 +113,25 @@ def add_tagger_args(parser: argparse.ArgumentParser, **defaults: Any) -> None:
     g.add_argument("--no-crf", dest="crf", action="store_false", help="softmax over tags instead of a CRF")
     g.add_argument("--bigrams", action=argparse.BooleanOptionalAction, default=defaults.get("bigrams", False),
                    help="add an embedding of each token with the next (character-level Chinese NER)")
+    g.add_argument("--lexicon", default=defaults.get("lexicon"),
+                   help="each token also sees the B/M/E/S sets of lexicon words matching there (SoftLexicon): "
+                        "'jieba' (its 349k-word dictionary) or a file of 'WORD [FREQUENCY]' lines; 'none' for no lexicon")
+    g.add_argument("--lexicon-dim", type=int, default=defaults.get("lexicon_dim", 50), help="lexicon word vector size")
+    g.add_argument("--lexicon-weighting", choices=("frequency", "corpus", "uniform"),
+                   default=defaults.get("lexicon_weighting", "frequency"),
+                   help="word weights in a set: the lexicon's frequencies, counts in the training text, or equal")
+    g.add_argument("--lexicon-vectors", choices=("word2vec", "random"), default=defaults.get("lexicon_vectors", "word2vec"),
+                   help="lexicon word vectors: gensim Word2Vec on the text segmented by the lexicon, or random")
 
 
 def tagger_kwargs(args: argparse.Namespace) -> Dict[str, Any]:
     """Keyword arguments for ``build_tagger`` from parsed flags."""
-    return dict(_embedding_kwargs(args), char_encoder=args.char_features, char_dim=args.char_dim,
-                char_filters=args.char_filters, use_crf=args.crf, bigrams=args.bigrams)
+    kwargs = dict(_embedding_kwargs(args), char_encoder=args.char_features, char_dim=args.char_dim,
+                  char_filters=args.char_filters, use_crf=args.crf, bigrams=args.bigrams)
+    if args.lexicon and args.lexicon != "none":
+        kwargs.update(lexicon=args.lexicon, lexicon_dim=args.lexicon_dim, lexicon_weighting=args.lexicon_weighting,
+                      lexicon_vectors=args.lexicon_vectors)
+    return kwargs
 
 
 def _embedding_kwargs(args: argparse.Namespace) -> Dict[str, Any]:

@@ -11,6 +11,7 @@ from ..config import TaggerConfig
 from ..modules.chars import char_encoder
 from ..modules.crf import CRF
 from ..modules.embedding import WordEmbedding
+from ..modules.lexicon import LexiconEmbedding
 from ..modules.encoder import BiRNNEncoder
 from .. import tags as tag_schemes
 
@@ -28,11 +29,14 @@ class BiRNNTagger(nn.Module):
     """One frozen config builds it; ``loss(batch)`` trains it and ``decode(batch)`` tags with it.
 
     A batch holds ``words`` (batch, seq), ``lengths`` (batch,), ``mask`` (batch, seq), ``chars``
-    (real_tokens, word_len) for the real tokens in row-major order, and for training ``tags``.
+    (real_tokens, word_len) for the real tokens in row-major order, ``lexicon`` (batch, seq, k)
+    codes of the lexicon words at each token when the config has a lexicon, and for training ``tags``.
+
+    ``lexicon``: the lexicon's entry weights, entry rows and initial vectors (``LexiconFeatures``).
     """
 
     def __init__(self, config: TaggerConfig, embeddings: Optional[torch.Tensor] = None,
-                 ngrams: Optional[torch.Tensor] = None):
+                 ngrams: Optional[torch.Tensor] = None, lexicon: Optional[Tuple] = None):
         super().__init__()
         self.config = config
         self.words = WordEmbedding(config.vocab_size, config.word_dim, config.num_trainable_words,
@@ -42,8 +46,13 @@ class BiRNNTagger(nn.Module):
         self.bigrams = None
         if config.bigram_vocab_size:
             self.bigrams = nn.Embedding(config.bigram_vocab_size, config.bigram_dim, padding_idx=0)
+        self.lexicon = None
+        if config.lexicon_size:
+            self.lexicon = LexiconEmbedding(config.lexicon_size, config.lexicon_rows, config.lexicon_dim,
+                                            config.lexicon_trainable, *(lexicon or ()))
         input_size = (config.word_dim + (self.chars.output_size if self.chars is not None else 0)
-                      + (config.bigram_dim if self.bigrams is not None else 0))
+                      + (config.bigram_dim if self.bigrams is not None else 0)
+                      + (self.lexicon.output_size if self.lexicon is not None else 0))
         self.dropout = nn.Dropout(config.dropout)
         self.encoder = BiRNNEncoder(input_size, config.hidden_size, config.num_layers, config.rnn,
                                     config.dropout)
@@ -58,6 +67,8 @@ class BiRNNTagger(nn.Module):
         x = self.words(words, batch.get("oov_positions"), batch.get("oov_buckets"))  # (batch, seq, word_dim)
         if self.bigrams is not None:
             x = torch.cat([x, self.bigrams(batch["bigrams"])], dim=-1)  # (batch, seq, word_dim + bigram_dim)
+        if self.lexicon is not None:
+            x = torch.cat([x, self.lexicon(batch["lexicon"]).to(x.dtype)], dim=-1)  # (batch, seq, ... + 4 * lexicon_dim)
         if self.chars is not None:
             feats = self.chars(batch["chars"])  # (real_tokens, char_features)
             char_x = feats.new_zeros(*mask.shape, feats.size(-1))  # (batch, seq, char_features)

@@ -15,13 +15,14 @@ import torch
 
 from .. import tags as tag_schemes
 from ..config import TaggerConfig, TrainingConfig
-from ..hub import BIGRAMS_NAME, CHARS_NAME, TOKENIZER_NAME
+from ..hub import BIGRAMS_NAME, CHARS_NAME, LEXICON_NAME, TOKENIZER_NAME
+from ..lexicon import Lexicon
 from ..models.tagger import BiRNNTagger
 from ..training.metrics import entity_report, entity_scores
 from ..data import dataset_scheme
 from ..errors import DataFormatError
-from .base import (TaskModel, TokenStream, encode_dataset, initial_embeddings, label_index, padded, shard_map,
-                   warn_unknown)
+from .base import (TaskModel, TokenStream, encode_dataset, initial_embeddings, label_index, padded, read_text_lines,
+                   shard_map, warn_unknown)
 from ..vocab import BigramVocab, CharVocab, WordVocab
 
 
@@ -38,11 +39,12 @@ class SequenceTagger(TaskModel):
     model_class = BiRNNTagger
 
     def __init__(self, model: BiRNNTagger, words: WordVocab, chars: Optional[CharVocab] = None,
-                 bigrams: Optional[BigramVocab] = None):
+                 bigrams: Optional[BigramVocab] = None, lexicon: Optional[Lexicon] = None):
         self.model = model
         self.words = words
         self.chars = chars
         self.bigrams = bigrams
+        self.lexicon = lexicon
         self.config: TaggerConfig = model.config
         self.labels: List[str] = list(model.config.labels)
 
@@ -54,6 +56,8 @@ class SequenceTagger(TaskModel):
         if self.chars is not None:
             n = self.config.max_word_length
             item["chars"] = [self.chars.encode_word(t, n) for t in tokens]
+        if self.lexicon is not None:  # per token, the codes of its B/M/E/S lexicon words
+            item["lexicon"] = self.lexicon.codes(tokens)
         return item
 
     def collate(self, items: Sequence[Dict[str, List]]) -> Dict[str, torch.Tensor]:
@@ -68,6 +72,8 @@ class SequenceTagger(TaskModel):
             # (real_tokens, word_len): only real tokens get character features
             flat = [w for it in items for w in it["chars"]]
             batch["chars"] = padded(flat, max(map(len, flat)))
+        if self.lexicon is not None:
+            batch["lexicon"] = padded_codes([it["lexicon"] for it in items], longest)
         if "tags" in items[0]:
             batch["tags"] = padded([it["tags"] for it in items], longest)
         return batch
@@ -166,14 +172,27 @@ class SequenceTagger(TaskModel):
         return encode_for_training(self, dataset)
 
     def vocabularies(self) -> Dict[str, Any]:
-        return {TOKENIZER_NAME: self.words, CHARS_NAME: self.chars, BIGRAMS_NAME: self.bigrams}
+        return {TOKENIZER_NAME: self.words, CHARS_NAME: self.chars, BIGRAMS_NAME: self.bigrams,
+                LEXICON_NAME: self.lexicon}
 
     @classmethod
     def _assemble(cls, model: BiRNNTagger, folder: Path) -> "SequenceTagger":
         config = model.config
         chars = CharVocab.load(folder / CHARS_NAME) if config.char_encoder != "none" else None
         bigrams = BigramVocab.load(folder / BIGRAMS_NAME) if config.bigram_vocab_size else None
-        return cls(model, WordVocab.load(folder / TOKENIZER_NAME), chars, bigrams)
+        lexicon = Lexicon.load(folder / LEXICON_NAME) if config.lexicon_size else None
+        if lexicon is not None and len(lexicon) != config.lexicon_size:
+            raise DataFormatError(folder / LEXICON_NAME, None, f"holds {len(lexicon) - 1} words but config.json "
+                                  f"says lexicon_size {config.lexicon_size} (entries, padding included)")
+        return cls(model, WordVocab.load(folder / TOKENIZER_NAME), chars, bigrams, lexicon)
+
+
+def padded_codes(rows: Sequence[Sequence[Sequence[int]]], longest: int) -> torch.Tensor:
+    """Per sentence, per token, lexicon codes -> (batch, longest, most codes at a token), 0-padded."""
+    k = max((len(codes) for row in rows for codes in row), default=0) or 1
+    empty = [0] * k
+    return torch.tensor([[list(c) + [0] * (k - len(c)) for c in row] + [empty] * (longest - len(row))
+                         for row in rows], dtype=torch.long)
 
 
 # building and training -----------------------------------------------------------------------
@@ -187,12 +206,16 @@ def dataset_path(dataset) -> str:
 def build_tagger(train, *, embeddings: Optional[str] = None, extra_pretrained: int = 100_000,
                  lowercase: bool = True, word_dim: int = 100, seed: int = 42, bigrams: bool = False,
                  scheme: Optional[str] = None, embeddings_text: Optional[str] = None,
-                 freeze_embeddings: bool = False, trust_pickle: bool = False, **config: Any) -> SequenceTagger:
+                 freeze_embeddings: bool = False, trust_pickle: bool = False, lexicon: Optional[str] = None,
+                 lexicon_weighting: str = "frequency", lexicon_vectors: str = "word2vec",
+                 **config: Any) -> SequenceTagger:
     """A fresh tagger whose vocabularies and tags come from ``train`` (a Dataset of tokens + tags),
     read in batches so that a corpus larger than memory never is in memory.
 
     ``bigrams``: add an embedding of each token with the next (for character-level Chinese NER).
     ``scheme``: the tag scheme; by default the one the reader recorded, else read off the tags.
+    ``lexicon``: ``jieba`` or a file of ``WORD [FREQUENCY]`` lines; each token then also sees the
+    B/M/E/S sets of the lexicon words matching there (see ``textrnn.lexicon.build_lexicon_features``).
     The model's tags are those that occur in ``train``: a tag seen only in dev or test is not a class.
     """
     sentences = TokenStream(train, "tokens")
@@ -206,12 +229,22 @@ def build_tagger(train, *, embeddings: Optional[str] = None, extra_pretrained: i
         seed=seed, embeddings_text=embeddings_text, freeze=freeze_embeddings, trust_pickle=trust_pickle)
     chars = CharVocab.build(sentences) if config.get("char_encoder", "cnn") != "none" else None
     pairs = BigramVocab.build(sentences) if bigrams else None
+    lex, lexicon_init = None, None
+    if lexicon:
+        from ..lexicon import build_lexicon_features
+
+        extra = read_text_lines(embeddings_text) if embeddings_text else []
+        feats = build_lexicon_features(lexicon, sentences, dim=config.get("lexicon_dim", 50), weighting=lexicon_weighting,
+                                       vectors=lexicon_vectors, extra_sentences=extra, seed=seed)
+        lex = feats.lexicon
+        lexicon_init = (torch.tensor(feats.weights), torch.tensor(feats.rows, dtype=torch.int32), feats.vectors)
+        config.update(lexicon_size=len(lex), lexicon_rows=feats.num_rows, lexicon_trainable=feats.num_trainable)
     torch.manual_seed(seed)
     scheme = scheme or dataset_scheme(train) or tag_schemes.infer_scheme(labels)
     tagger_config = TaggerConfig(vocab_size=len(vocab), labels=tuple(labels), word_dim=word_dim,
                                  num_trainable_words=num_trainable, num_chars=len(chars) if chars else 0,
                                  bigram_vocab_size=len(pairs) if pairs else 0, scheme=scheme, **subwords, **config)
-    return SequenceTagger(BiRNNTagger(tagger_config, init, ngrams), vocab, chars, pairs)
+    return SequenceTagger(BiRNNTagger(tagger_config, init, ngrams, lexicon_init), vocab, chars, pairs, lex)
 
 
 def encode_for_training(tagger: SequenceTagger, dataset):
@@ -219,6 +252,7 @@ def encode_for_training(tagger: SequenceTagger, dataset):
     signature = hashlib.sha1(tagger.words.tokenizer.to_str().encode()
                              + repr(tagger.chars.chars if tagger.chars else None).encode()
                              + repr(tagger.bigrams.bigrams if tagger.bigrams else None).encode()
+                             + "\n".join(tagger.lexicon.words if tagger.lexicon else []).encode()
                              + repr(tagger.config.to_dict()).encode()).hexdigest()
     names = dataset.features["tags"].feature.names
     index = label_index(names, tagger.labels)
@@ -236,7 +270,8 @@ def encode_for_training(tagger: SequenceTagger, dataset):
     import datasets
 
     tags = datasets.Sequence(datasets.Value("int32"))
-    return encode_dataset(tagger, dataset, encode_batch, signature, {"tags": tags})
+    lexicon = datasets.Sequence(datasets.Sequence(datasets.Value("int64")))
+    return encode_dataset(tagger, dataset, encode_batch, signature, {"tags": tags, "lexicon": lexicon})
 
 
 def train_tagger(tagger: SequenceTagger, train, dev, config: TrainingConfig,
