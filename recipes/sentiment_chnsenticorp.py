@@ -15,7 +15,7 @@ import sys
 from textrnn.data import load_corpus
 from textrnn.options import (add_classifier_args, add_training_args, classifier_kwargs, set_threads,
                              training_config)
-from textrnn.tasks.classification import build_classifier, finish_classification_run, train_classifier
+from textrnn.runs import main_process_first, run
 from textrnn.utils import default_data_dir, setup_logging
 
 
@@ -43,13 +43,13 @@ def load_data(args):
 def main(argv=None) -> dict:
     args = parse_args(argv)
     setup_logging()
-    set_threads(args)
-    train, validation, test = load_data(args)
-    clf = build_classifier(train, **classifier_kwargs(args))
-    result = train_classifier(clf, train, validation, training_config(args),
-                              output_dir=args.output_dir, resume=args.resume)
-    return finish_classification_run(clf, result, test, args, recipe="sentiment_chnsenticorp",
-                                     dataset="chnsenticorp")
+    set_threads(args.threads)
+    with main_process_first(args.cpu):
+        train, validation, test = load_data(args)
+    return run("classify", train, validation, {"test": test}, model_options=classifier_kwargs(args),
+               training=training_config(args), output_dir=args.output_dir, resume=args.resume,
+               recipe="sentiment_chnsenticorp", dataset="chnsenticorp", cpu=args.cpu,
+               watch_tests=args.watch_tests)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ from pathlib import Path
 from textrnn.data import load_corpus
 from textrnn.options import (add_classifier_args, add_training_args, classifier_kwargs, set_threads,
                              training_config)
-from textrnn.tasks.classification import build_classifier, finish_classification_run, train_classifier
+from textrnn.runs import main_process_first, run
 from textrnn.utils import default_data_dir, setup_logging
 
 
@@ -37,13 +37,13 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> dict:
     args = parse_args(argv)
     setup_logging()
-    set_threads(args)
-    corpus = load_corpus("sst2", data_dir=args.data_dir)
-    clf = build_classifier(corpus["train"], **classifier_kwargs(args))
-    result = train_classifier(clf, corpus["train"], corpus["validation"], training_config(args),
-                              output_dir=args.output_dir, resume=args.resume)
-    return finish_classification_run(clf, result, corpus["test"], args, recipe="sentiment_sst2",
-                                     dataset="sst2")
+    set_threads(args.threads)
+    with main_process_first(args.cpu):
+        corpus = load_corpus("sst2", data_dir=args.data_dir)
+    return run("classify", corpus["train"], corpus["validation"], {"test": corpus["test"]},
+               model_options=classifier_kwargs(args), training=training_config(args), output_dir=args.output_dir,
+               resume=args.resume, recipe="sentiment_sst2", dataset="sst2", cpu=args.cpu,
+               watch_tests=args.watch_tests)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,15 @@
 """Small builders shared by the tests: tiny corpora written in code, never the shared data."""
 from __future__ import annotations
 
+import pytest
+
 import datasets
+
+from textrnn.utils import default_data_dir
+
+# tests that read the shared corpora skip where they are absent (a clone without ../shared/data)
+needs_data = pytest.mark.skipif(not (default_data_dir() / "SHA256SUMS").is_file(),
+                                reason="shared corpora not present")
 
 TINY_NER = [
     (["John", "Smith", "lives", "in", "Paris", "."], ["B-PER", "I-PER", "O", "O", "B-LOC", "O"]),
@@ -45,3 +53,65 @@ def multilabel_dataset(rows, labels) -> datasets.Dataset:
     return datasets.Dataset.from_dict(
         {"text": [t for t, _ in rows], "labels": [[labels.index(l) for l in ls] for _, ls in rows]},
         features=features)
+
+
+# A tagger trained until it tags a fixed vocabulary exactly, so tests can check KNOWN entity offsets
+# (anything computed from the model's own output would hold by construction).
+ENTITY_WORDS = {"John": "B-PER", "Smith": "I-PER", "Mary": "B-PER", "Paris": "B-LOC", "Berlin": "B-LOC",
+                "Reuters": "B-ORG", "张": "B-PER", "三": "I-PER", "北": "B-LOC", "京": "I-LOC"}
+_TRAINED_SENTENCES = [
+    "John Smith lives in Paris .", "Mary met John Smith in Berlin .", "Reuters reported from Paris .",
+    "w w w w w w Reuters reported from Paris .", "Paris and Berlin met Mary", "w w John Smith w w w",
+    "张 三 去 了 北 京 。", "Mary w w w w w w w w w Berlin", "in Berlin w w Mary . John Smith",
+]
+
+
+def tags_of(tokens):
+    """The gold tags of a sentence made of ENTITY_WORDS and other words (O)."""
+    return [ENTITY_WORDS.get(t, "O") for t in tokens]
+
+
+def known_entities(pieces, sep=" "):
+    """Text built by joining ``pieces`` (tokens) with ``sep``, its entities [(type, start, end, word)]
+    and its entity tokens [(tag, index, start, end)], found by position in that construction:
+    independent of textrnn's tokenizer and model."""
+    text, tokens, spans, open_span = "", [], [], None
+    for index, token in enumerate(pieces):
+        start = len(text) + (len(sep) if text else 0)
+        text = f"{text}{sep}{token}" if text else token
+        tag = ENTITY_WORDS.get(token, "O")
+        if open_span is not None and not tag.startswith("I-"):
+            spans.append(open_span)
+            open_span = None
+        if tag.startswith("B-"):
+            open_span = [tag[2:], start, start + len(token)]
+        elif tag.startswith("I-"):
+            open_span[2] = start + len(token)
+        if tag != "O":
+            tokens.append((tag, index, start, start + len(token)))
+    if open_span is not None:
+        spans.append(open_span)
+    return text, [(label, start, end, text[start:end]) for label, start, end in spans], tokens
+
+
+def train_fixed_tagger(steps: int = 120, seed: int = 0):
+    """A small BiLSTM-CRF (no character features) that has learnt ENTITY_WORDS by heart."""
+    import torch
+
+    from textrnn.tasks.tagging import build_tagger
+
+    rows = [(s.split(), tags_of(s.split())) for s in _TRAINED_SENTENCES]
+    labels = ["O", "B-LOC", "I-LOC", "B-ORG", "B-PER", "I-PER"]
+    torch.manual_seed(seed)
+    tagger = build_tagger(tagging_dataset(rows, labels), word_dim=16, hidden_size=16, char_encoder="none",
+                          dropout=0.0, seed=seed)
+    items = [dict(tagger.encode(tokens), tags=[labels.index(t) for t in tags]) for tokens, tags in rows]
+    batch = tagger.collate(items)
+    optimizer = torch.optim.Adam(tagger.model.parameters(), lr=0.05)
+    tagger.model.train()
+    for _ in range(steps):
+        optimizer.zero_grad()
+        tagger.model.loss(batch).backward()
+        optimizer.step()
+    tagger.model.eval()
+    return tagger

@@ -1,6 +1,4 @@
 """Data cards: readable by huggingface_hub, hashes and counts true to the data, mismatches caught."""
-import time
-
 import pytest
 from huggingface_hub import DatasetCard
 
@@ -67,16 +65,24 @@ def test_card_hashes_are_the_sha256sums_and_the_files():
             assert verify_file(name, card.file_path(key)) == card.files[key].sha256
 
 
-@needs_data
-def test_hashing_conll2003_is_fast():
-    path = DATA / "conll2003" / "train.txt"
+def test_a_file_hash_is_remembered_by_path_size_and_mtime(tmp_path, monkeypatch):
+    """A second check of an unchanged file reads nothing; a changed size or mtime reads it again."""
+    import hashlib
+    import os
+
+    path = tmp_path / "train.txt"
+    path.write_bytes(b"Peter B-PER\n")
+    opened = []
+    monkeypatch.setattr(C, "open", lambda *a, **k: (opened.append(a[0]), open(*a, **k))[1], raising=False)
     C._HASHES.clear()
-    start = time.perf_counter()
-    C.sha256_file(path)
-    assert time.perf_counter() - start < 0.5  # ~0.01 s on a laptop; generous for a shared CI core
-    start = time.perf_counter()
-    C.sha256_file(path)
-    assert time.perf_counter() - start < 0.01  # remembered by (path, size, mtime)
+    assert C.sha256_file(path) == hashlib.sha256(b"Peter B-PER\n").hexdigest() and len(opened) == 1
+    assert C.sha256_file(str(path)) == C.sha256_file(path) and len(opened) == 1
+    path.write_bytes(b"Petra B-PER\n")  # same size: only the mtime tells
+    st = path.stat()
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+    assert C.sha256_file(path) == hashlib.sha256(b"Petra B-PER\n").hexdigest() and len(opened) == 2
+    path.write_bytes(b"Petra B-PER\nleft O\n")
+    assert C.sha256_file(path) == hashlib.sha256(b"Petra B-PER\nleft O\n").hexdigest() and len(opened) == 3
 
 
 def copy_corpus(src_name, tmp_path, lines=None, replace=None):

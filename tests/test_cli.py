@@ -4,7 +4,7 @@ import json
 import pytest
 
 from textrnn.cli import build_parser, main
-from tests.helpers import TINY_NER, TINY_SENTIMENT
+from tests.helpers import TINY_NER, TINY_SENTIMENT, known_entities, needs_data, train_fixed_tagger
 
 
 def write_conll(path, rows):
@@ -48,9 +48,24 @@ def test_train_evaluate_predict_ner(tmp_path, capsys):
     rows = [json.loads(l) for l in capsys.readouterr().out.splitlines()]
     assert [r["text"] for r in rows] == ["John Smith lives in Paris .", "", "EU rejects German call ."]
     assert rows[1]["prediction"] == []
-    for row in rows:
-        for e in row["prediction"]:
-            assert row["text"][e["start"]:e["end"]] == e["word"]
+    for row in rows:  # an untrained model: only the form of the output can be checked here
+        assert all(set(e) == {"entity_group", "word", "score", "start", "end"} for e in row["prediction"])
+
+
+def test_predict_command_gives_known_entities_at_exact_offsets(tmp_path, capsys):
+    folder = train_fixed_tagger().save_pretrained(tmp_path / "fixed")
+    lines = [known_entities("John Smith lives in Paris .".split()),
+             known_entities("张 三 去 了 北 京 。".split(), sep=""),
+             known_entities("Mary met John Smith in Berlin .".split() * 4 + ["w"] * 300
+                            + "Reuters reported from Paris .".split())]
+    (tmp_path / "in.txt").write_text("\n".join(text for text, _, _ in lines) + "\n", encoding="utf-8")
+    capsys.readouterr()
+    assert main(["predict", str(folder), str(tmp_path / "in.txt")]) == 0
+    rows = [json.loads(l) for l in capsys.readouterr().out.splitlines()]
+    assert [r["text"] for r in rows] == [text for text, _, _ in lines]
+    for row, (_, entities, _) in zip(rows, lines):
+        assert [(e["entity_group"], e["start"], e["end"], e["word"]) for e in row["prediction"]] == entities
+    assert len(rows[2]["prediction"]) == 4 * 3 + 2
 
 
 def test_train_classifier_holds_out_dev_when_none_given(tmp_path, capsys):
@@ -89,6 +104,7 @@ def test_bad_input_is_a_clear_error_not_a_traceback(tmp_path, capsys):
     assert main(["embeddings", "train", str(empty), "--output", str(tmp_path / "v.txt")]) == 2
 
 
+@needs_data
 def test_predict_command_matches_pipeline_on_1000_conll_sentences(tmp_path, capsys):
     """Any weights will do for agreement: a small untrained tagger with CoNLL-2003's vocabulary."""
     import torch

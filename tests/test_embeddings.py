@@ -67,12 +67,84 @@ def test_text_formats_load(tmp_path, name, header, format):
 
 
 @pytest.mark.parametrize("name, format", [("w.bin", "auto"), ("w.bin", "word2vec-binary"),
-                                          ("w.dat", "auto"), ("w.bin.gz", "auto"), ("w.kv", "auto")])
-def test_binary_and_native_formats_load(tmp_path, glove, name, format):
+                                          ("w.dat", "auto"), ("w.bin.gz", "auto")])
+def test_binary_formats_load(tmp_path, glove, name, format):
     path = tmp_path / name
-    save_vectors(load_vectors(glove), path, "kv" if name.endswith(".kv") else "word2vec-binary")
-    assert emb.sniff_format(path) == ("kv" if name.endswith(".kv") else "word2vec-binary")
+    save_vectors(load_vectors(glove), path, "word2vec-binary")
+    assert emb.sniff_format(path) == "word2vec-binary"
     _check(load_vectors(path, format))
+
+
+# ------------------------------------------------------------------------------ pickles run code
+class _Payload:
+    """Unpickling this creates ``marker``: what a crafted vectors file would do with a shell command."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def _crafted(path, marker):
+    import pickle
+
+    path.write_bytes(pickle.dumps(_Payload(marker), protocol=4))
+    return path
+
+
+@pytest.mark.parametrize("name", ["vectors.kv", "vectors.model", "vectors.wv", "vectors.pkl", "vectors.bin",
+                                  "vectors.txt", "vectors.kv.gz"])
+def test_a_crafted_pickle_is_refused_and_never_runs(tmp_path, name):
+    marker = tmp_path / "pwned"
+    path = _crafted(tmp_path / name, marker)
+    if name.endswith(".gz"):
+        path.write_bytes(gzip.compress(path.read_bytes()))
+    for load in (lambda: load_vectors(path), lambda: load_vectors(path, "kv"),
+                 lambda: vectors_from_source(str(path))):
+        with pytest.raises(DataFormatError) as info:
+            load()
+        assert not marker.exists(), "the pickle ran"
+        if not name.endswith((".bin", ".txt")) or "pickle" in info.value.message:
+            message = info.value.message
+            assert "pickle" in message and "trust_pickle=True" in message
+            assert "textrnn embeddings convert" in message and "save_word2vec_format" in message
+
+
+def test_trusted_gensim_native_files_load_with_a_warning_and_convert(tmp_path, glove, capsys):
+    from textrnn.cli import main
+
+    native = tmp_path / "w.kv"
+    save_vectors(load_vectors(glove), native, "kv")
+    assert emb.sniff_format(native) == "kv"
+    with pytest.raises(DataFormatError, match="pickle"):
+        load_vectors(native)
+    with pytest.warns(UserWarning, match="unpickling"):
+        _check(load_vectors(native, trust_pickle=True))
+    with pytest.warns(UserWarning, match="unpickling"):
+        _check(vectors_from_source(str(native), trust_pickle=True))
+    out = tmp_path / "w.txt"
+    assert main(["embeddings", "convert", str(native), "--output", str(out)]) == 2
+    assert "pickle" in capsys.readouterr().err and not out.exists()
+    with pytest.warns(UserWarning, match="unpickling"):
+        assert main(["embeddings", "convert", str(native), "--output", str(out), "--trust-pickle"]) == 0
+    _check(load_vectors(out))  # word2vec text, loaded without trust
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_the_parse_cache_is_not_a_pickle(tmp_path, glove):
+    """A cache entry replaced by a pickled object array is ignored, never unpickled."""
+    cache = tmp_path / "cache"
+    load_vectors(glove, cache=True, cache_dir=cache)
+    marker = tmp_path / "pwned"
+    key = emb.file_sha256(glove)
+    payload = np.empty(len(WORDS), dtype=object)
+    payload[0] = _Payload(marker)
+    np.save(cache / f"{key}.npy", payload, allow_pickle=True)
+    again = load_vectors(glove, cache=True, cache_dir=cache)
+    assert not marker.exists() and not again.cached
+    _check(again)
+    assert np.load(cache / f"{key}.npy", allow_pickle=False).dtype == np.float32  # rewritten as numbers
 
 
 @pytest.mark.parametrize("format", ["word2vec", "glove"])

@@ -183,3 +183,35 @@ def test_loading_and_predicting_imports_no_training_stack(tmp_path):
     assert imported_after_predict("ner", onnx_folder) == []
     clf_folder = export_model(scaled(CLASSIFIERS["pooling-max"](), 6), tmp_path / "clf")
     assert imported_after_predict("sentiment-analysis", clf_folder) == []
+
+
+def test_cli_exports_and_predicts_like_torch(tmp_path, capsys):
+    from textrnn.cli import main
+
+    source = TAGGERS["lstm-cnn-crf"]().save_pretrained(tmp_path / "torch")
+    texts = tmp_path / "texts.txt"
+    texts.write_text("George Washington went to Washington .\n\nMary met John Smith in New York City .\n",
+                     encoding="utf-8")
+    assert main(["export", str(source), "--output", str(tmp_path / "onnx"), "--quantize", "int8"]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["quantize"] == "int8"
+    assert main(["export", str(source), "--output", str(tmp_path / "onnx32")]) == 0
+    capsys.readouterr()
+
+    def predicted(folder, *options):
+        assert main(["predict", folder, str(texts), *options]) == 0
+        rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+        return [[(e["entity_group"], e["start"], e["end"]) for e in r["prediction"]] for r in rows]
+
+    expected = predicted(str(source))
+    assert len(expected) == 3
+    assert predicted(str(tmp_path / "onnx32")) == expected
+    assert predicted(str(source), "--backend", "onnx") == expected
+    assert main(["predict", str(tmp_path / "onnx32"), str(texts), "--device", "cuda"]) == 2
+    assert "runs on the CPU" in capsys.readouterr().err
+
+
+def test_a_lexicon_tagger_is_refused_with_a_clear_error():
+    tagger = TAGGERS["lstm-cnn-crf"]()
+    tagger.lexicon = object()  # stands for a Lexicon: export must not get as far as reading it
+    with pytest.raises(ValueError, match="lexicon.*cannot be exported"):
+        to_onnx_model(tagger)

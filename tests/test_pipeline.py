@@ -9,7 +9,7 @@ from textrnn.pipelines.ner import segments
 from textrnn.tasks.classification import build_classifier
 from textrnn.tasks.tagging import build_tagger
 from textrnn.vocab import pre_tokenize
-from tests.helpers import classification_dataset, tagging_dataset
+from tests.helpers import classification_dataset, known_entities, tagging_dataset, train_fixed_tagger
 
 TEXTS = [
     "George Washington went to Washington.",
@@ -38,14 +38,28 @@ def test_chinese_is_split_per_character():
     assert [t for t, _ in pre_tokenize("北京大学 ok")] == ["北", "京", "大", "学", "ok"]
 
 
-@pytest.mark.parametrize("aggregation", ["simple", "none"])
-def test_ner_spans_match_the_text(ner, aggregation):
-    results = ner(TEXTS, aggregation=aggregation)
-    assert len(results) == len(TEXTS)
-    for text, entities in zip(TEXTS, results):
-        for e in entities:
-            assert text[e["start"]:e["end"]] == e["word"]
-            assert 0.0 < e["score"] <= 1.0 and isinstance(e["score"], float)
+@pytest.fixture(scope="module")
+def fixed_ner():
+    return pipeline("ner", model=train_fixed_tagger())
+
+
+KNOWN = [
+    ("John Smith lives in Paris .".split(), " "),
+    ("Reuters w w Mary . Berlin and Paris".split(), " "),
+    ("张 三 去 了 北 京 。".split(), ""),  # Chinese without spaces: one token per character
+    ("w Mary w 张 三 w Paris".split(), " "),  # English and Chinese mixed
+    ("w w".split(), " "),
+]
+
+
+@pytest.mark.parametrize("pieces, sep", KNOWN)
+def test_ner_finds_known_entities_at_exact_offsets(fixed_ner, pieces, sep):
+    text, entities, tokens = known_entities(pieces, sep)
+    got = fixed_ner(text)
+    assert [(e["entity_group"], e["start"], e["end"], e["word"]) for e in got] == entities
+    assert all(0.5 < e["score"] <= 1.0 and isinstance(e["score"], float) for e in got)
+    per_token = fixed_ner(text, aggregation="none")
+    assert [(e["entity"], e["index"], e["start"], e["end"]) for e in per_token] == tokens
 
 
 def test_input_kinds(ner):
@@ -66,16 +80,20 @@ def test_input_kinds(ner):
     assert len(list(stream)) == len(TEXTS) * 200 - 1
 
 
-def test_long_document_is_not_truncated(ner):
-    sentence = "Mary met John Smith in New York . "
-    text = sentence * (20_000 // len(sentence) + 1)
-    assert len(text) > 20_000
-    tokens = pre_tokenize(text)
-    prepared = ner.preprocess(text)
-    assert sum(b - a for a, b in prepared["segments"]) == len(tokens)
-    entities = ner(text, aggregation="none")
-    assert all(text[e["start"]:e["end"]] == e["word"] for e in entities)
-    assert max(e["index"] for e in entities) > len(tokens) - 10 or entities == []
+def test_long_document_is_not_truncated_and_offsets_survive_the_cuts(fixed_ner):
+    """Entities after several sentence-end cuts, after a 256-token cut, and at the very end."""
+    pieces = ("Mary met John Smith in Berlin .".split() * 5 + ["w"] * 300
+              + "Reuters reported from Paris .".split() + "w 张 三 w".split())
+    text, entities, tokens = known_entities(pieces)
+    prepared = fixed_ner.preprocess(text)
+    cuts = [a for a, _ in prepared["segments"][1:]]
+    assert cuts[:5] == [7, 14, 21, 28, 35] and 35 + 256 in cuts  # sentence ends, then the 256-token cut
+    assert sum(b - a for a, b in prepared["segments"]) == len(pre_tokenize(text)) == len(pieces)
+    found = [(e["entity_group"], e["start"], e["end"], e["word"]) for e in fixed_ner(text)]
+    assert found == entities and len(entities) == 5 * 3 + 3
+    assert found[-1][3] == "张 三" and found[-2][3] == "Paris"  # past the 256-token cut
+    per_token = [(e["entity"], e["index"], e["start"], e["end"]) for e in fixed_ner(text, aggregation="none")]
+    assert per_token == tokens and per_token[-1][1] == len(pieces) - 2
 
 
 def test_segments_cover_every_token_without_sentence_ends():

@@ -258,13 +258,17 @@ def test_an_edited_file_is_not_served_from_the_cache(tmp_path):
     assert load_corpus(path)["train"]["tokens"] == [["EU"], ["Bonn"]]
 
 
-def test_each_file_is_parsed_once(tmp_path, monkeypatch):
+def test_each_file_is_checked_once_and_its_rows_read_once(tmp_path, monkeypatch):
+    """Two streaming passes (check, then rows into Arrow); a cached load skips the second."""
     path = write(tmp_path / "train.txt", "Peter B-PER\nleft O\n")
-    calls = []
-    original = loading.read_file
-    monkeypatch.setattr(loading, "read_file", lambda *a, **k: calls.append(a) or original(*a, **k))
+    scans, rows = [], []
+    scan, iter_rows = loading.scan_file, loading.iter_rows
+    monkeypatch.setattr(loading, "scan_file", lambda *a, **k: scans.append(a) or scan(*a, **k))
+    monkeypatch.setattr(loading, "iter_rows", lambda *a, **k: rows.append(a) or iter_rows(*a, **k))
     load_corpus(path, cache_dir=str(tmp_path / "cache"))
-    assert len(calls) == 1
+    assert (len(scans), len(rows)) == (1, 1)
+    load_corpus(path, cache_dir=str(tmp_path / "cache"))
+    assert (len(scans), len(rows)) == (2, 1)
 
 
 def test_statistics_table(tmp_path):

@@ -5,6 +5,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import needs_data
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "recipes"))
 
 RECIPES = ["ner_conll2003", "ner_resume_zh", "sentiment_sst2", "sentiment_chnsenticorp"]
@@ -32,6 +34,7 @@ def test_recipe_defaults_are_the_measured_settings():
     assert (chn.bigrams, chn.embeddings, chn.max_epochs) == (True, "word2vec", 12)
 
 
+@needs_data
 def test_demo_prints_a_table_per_corpus(capsys):
     demo = importlib.import_module("demo")
     demo.show_corpora(str(demo.default_data_dir()))

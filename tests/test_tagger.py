@@ -88,7 +88,8 @@ def test_crf_decoding_never_yields_an_invalid_sequence(scheme):
     torch.manual_seed(3)
     tagger = build_tagger(tagging_dataset(rows, labels), word_dim=8, hidden_size=8, char_encoder="none")
     assert tagger.config.scheme == scheme
-    continuation = torch.tensor([label[:2] in ("I-", "M-", "E-") for label in labels])
+    assert set(tagger.labels) <= set(labels)  # a tag that occurs only outside train is no class
+    continuation = torch.tensor([label[:2] in ("I-", "M-", "E-") for label in tagger.labels])
     with torch.no_grad():
         tagger.model.proj.bias.copy_(continuation.float() * 5.0)  # tempt it toward invalid paths
     sentences = [[f"w{i}" for i in range(n)] for n in range(1, 30)] * 3

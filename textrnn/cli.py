@@ -7,11 +7,14 @@
     textrnn export runs/ner --format onnx --output runs/ner-onnx
     textrnn embeddings train corpus.txt --method fasttext --output vectors.bin
     textrnn push runs/ner my-org/my-ner
+    textrnn check train.conll dev.conll
+    textrnn serve runs/ner --port 8080
 """
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Dict, List, Optional
@@ -20,30 +23,63 @@ from . import options as opts
 from .errors import TextrnnError
 
 DATA_FLAGS = ("format", "scheme", "convert_to", "on_invalid", "token_column", "tag_column", "text_column",
-              "label_column", "header", "delimiter", "multi_label", "label_sep")
+              "label_column", "header", "delimiter", "multi_label", "label_sep", "multiline")
+
+
+def _yes_no(value: str) -> bool:
+    if value.lower() in ("1", "yes", "true", "y"):
+        return True
+    if value.lower() in ("0", "no", "false", "n"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {value!r}")
+
+
+def _column(value: str):
+    """A 0-based column index, or a key name (JSON lines)."""
+    return int(value) if re.fullmatch(r"-?\d+", value.strip()) else value
 
 
 def _add_data_args(p: argparse.ArgumentParser, task: str) -> None:
     g = p.add_argument_group("data (any file the readers accept: CoNLL, BMES, CSV, TSV, JSONL)")
-    g.add_argument("--format", choices=("conll", "bmes", "csv", "tsv", "jsonl"), help="default: from the extension")
+    g.add_argument("--format", choices=("conll", "bmes", "csv", "tsv", "jsonl"),
+                   help="default: from the extension, else from the content")
     if task in ("ner", "any"):
-        g.add_argument("--scheme", choices=("IOB1", "IOB2", "BIOES", "BMES"), help="tag scheme of the file")
-        g.add_argument("--convert-to", choices=("IOB2", "BIOES", "BMES"), help="convert tags on reading")
+        g.add_argument("--scheme", choices=("IOB1", "IOB2", "BIOES", "BMES"),
+                       help="tag scheme of the files (default: the one every file is valid in)")
+        g.add_argument("--convert-to", choices=("IOB1", "IOB2", "BIOES", "BMES"), help="convert tags on reading")
         g.add_argument("--on-invalid", choices=("error", "repair"), help="an invalid tag sequence: stop or repair")
-        g.add_argument("--token-column", type=int, help="CoNLL column of the token (default 0)")
-        g.add_argument("--tag-column", type=int, help="CoNLL column of the tag (default -1, the last)")
+        g.add_argument("--token-column", type=_column, help="CoNLL column of the token (default 0)")
+        g.add_argument("--tag-column", type=_column, help="CoNLL column of the tag (default -1, the last)")
     if task in ("classify", "any"):
-        g.add_argument("--text-column", help="CSV/TSV/JSONL column of the text (default: text)")
+        g.add_argument("--text-column", help="CSV/TSV column (name or 0-based index) or JSONL key of the text "
+                       "(default: text)")
         g.add_argument("--label-column", help="column of the label (default: label)")
-        g.add_argument("--header", type=lambda s: s.lower() in ("1", "yes", "true"), default=None,
-                       help="whether the CSV/TSV file has a header row (default: guess)")
+        g.add_argument("--header", type=_yes_no, default=None,
+                       help="true/false: whether the CSV/TSV file has a header row (default: guess)")
         g.add_argument("--delimiter", help="CSV/TSV field separator")
         g.add_argument("--multi-label", action="store_true", help="several labels per text")
         g.add_argument("--label-sep", help="separator of several labels in one field")
+        g.add_argument("--multiline", action="store_true", default=None,
+                       help="trust quoted CSV fields that span lines even where their lines look like records")
 
 
 def _data_kwargs(args: argparse.Namespace) -> Dict:
-    return {k: getattr(args, k) for k in DATA_FLAGS if getattr(args, k, None) not in (None, False)}
+    return {k: getattr(args, k) for k in DATA_FLAGS if getattr(args, k, None) is not None}
+
+
+QUOTES = "'\""
+# Reader messages name Python keyword arguments; on the command line they are flags.
+_OPTION = re.compile(r"\b(" + "|".join(DATA_FLAGS) + r")=('[^']*'|\"[^\"]*\"|True|False|-?\d+)?")
+
+
+def _flag_words(message: str) -> str:
+    """``pass on_invalid='repair'`` -> ``pass --on-invalid repair``, ``header=False`` -> ``--header false``."""
+    def flag(m: "re.Match") -> str:
+        name, value = "--" + m.group(1).replace("_", "-"), m.group(2)
+        if value is None or value == "True":
+            return name
+        return f"{name} {'false' if value == 'False' else value.strip(QUOTES)}"
+    return _OPTION.sub(flag, message)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -63,11 +99,11 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--test", help="test file, scored once at the end")
         _add_data_args(p, task)
         adder(p)
-        if task == "ner":
-            opts.add_training_args(p, output_dir="runs/ner")
+        if task == "ner":  # your own data: stop once dev stops improving (the recipes run a fixed schedule)
+            opts.add_training_args(p, output_dir="runs/ner", patience=5)
         else:
             opts.add_training_args(p, output_dir="runs/classifier", optimizer="adam", lr=1e-3,
-                                   schedule="constant", metric="accuracy", max_epochs=15)
+                                   schedule="constant", metric="accuracy", max_epochs=15, patience=3)
 
     ev = commands.add_parser("evaluate", help="score a saved model on a labelled file; ends with a JSON line")
     ev.add_argument("model", help="model folder or hub id")
@@ -76,6 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
                     help="bf16: bfloat16 inference, about twice as fast on CPUs with AVX-512 BF16")
     _add_runtime_args(ev)
+    ev.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... (default %(default)s)")
     _add_data_args(ev, "any")
 
     pr = commands.add_parser("predict", help="tag or classify raw text lines; writes JSON lines")
@@ -86,12 +123,19 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--top-k", type=int, default=1, help="classification: how many labels (0 = all)")
     pr.add_argument("--precision", choices=("fp32", "bf16"), default="fp32", help="as for evaluate")
     _add_runtime_args(pr)
+    pr.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... (default %(default)s)")
 
     ex = commands.add_parser("export", help="export a model to ONNX, to run on onnxruntime without torch")
     ex.add_argument("model", help="model folder or hub id")
     ex.add_argument("--format", choices=("onnx",), default="onnx")
     ex.add_argument("--output", required=True, help="folder to write (replaced whole if it exists)")
     ex.add_argument("--quantize", choices=("int8",), help="int8 weights (onnxruntime dynamic quantization)")
+
+    ck = commands.add_parser("check", help="read data files as training would; print their format, tag scheme "
+                             "and statistics, or the first problem as file:line")
+    ck.add_argument("files", nargs="+", metavar="FILE", help="files read together, as the splits of one corpus "
+                    "(train, dev, test...)")
+    _add_data_args(ck, "any")
 
     emb = commands.add_parser("embeddings", help="train Word2Vec/FastText vectors on your text with gensim")
     emb_sub = emb.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -105,6 +149,12 @@ def build_parser() -> argparse.ArgumentParser:
     et.add_argument("--epochs", type=int, default=10)
     et.add_argument("--seed", type=int, default=0)
     et.add_argument("--chars", action="store_true", help="train on characters (Chinese) instead of words")
+    ec = emb_sub.add_parser("convert", help="rewrite vectors in a safe format, e.g. a gensim .kv/.model pickle")
+    ec.add_argument("vectors", help="a vectors file in any format textrnn reads")
+    ec.add_argument("--output", required=True, help="where to write (.gz compresses)")
+    ec.add_argument("--format", choices=("word2vec", "word2vec-binary", "glove"), default="word2vec")
+    ec.add_argument("--trust-pickle", action="store_true",
+                    help="read a gensim native file (a pickle: it can run code; only for files you trust)")
 
     push = commands.add_parser("push", help="upload a model folder to the Hugging Face hub")
     push.add_argument("model", help="model folder")
@@ -112,6 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
     push.add_argument("--private", action="store_true")
     push.add_argument("--token", help="hub token (default: the saved login)")
     push.add_argument("--revision", help="branch to push to")
+    _add_serve_parser(commands)
     return parser
 
 
@@ -124,7 +175,7 @@ def _add_runtime_args(p: argparse.ArgumentParser) -> None:
 def _load(args):
     from .tasks import load_model
 
-    model = load_model(args.model, backend=args.backend, quantize=args.quantize)
+    model = load_model(args.model, device=args.device, backend=args.backend, quantize=args.quantize)
     model.precision = args.precision
     model.autocast()  # validates the precision for this backend
     return model
@@ -137,6 +188,28 @@ def cmd_export(args) -> Dict:
     return {"model": args.model, "output": str(folder), "format": args.format, "quantize": args.quantize}
 
 
+def _add_serve_parser(commands) -> None:
+    from .serve.settings import ServeSettings
+
+    d = ServeSettings()
+    sv = commands.add_parser("serve", help="serve a model over HTTP (Hugging Face Inference API shapes)",
+                             description="POST / {\"inputs\": str | [str], \"parameters\": {...}}; GET / is a "
+                             "page to try the model, GET /health and /info describe it. Needs textrnn[serve].")
+    sv.add_argument("model", help="model folder or hub id")
+    sv.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface)")
+    sv.add_argument("--port", type=int, default=8080)
+    sv.add_argument("--max-batch-size", type=int, default=d.max_batch_size,
+                    help="most inputs per model call; 1 turns dynamic batching off")
+    sv.add_argument("--max-wait-ms", type=float, default=d.max_wait_ms,
+                    help="once the model is free, the longest wait for more inputs to join its next call")
+    sv.add_argument("--max-body-bytes", type=int, default=d.max_body_bytes, help="larger requests get 413")
+    sv.add_argument("--max-input-chars", type=int, default=d.max_input_chars, help="longer inputs get 413")
+    sv.add_argument("--threads", type=int, help="torch threads for the model (default: torch's choice; "
+                    "on 2 cores, 1 served most, see docs/benchmarks.md)")
+    sv.add_argument("--precision", choices=("fp32", "bf16"), default="fp32")
+    _add_runtime_args(sv)
+
+
 def _splits(args) -> Dict[str, str]:
     files = {"train": args.train}
     if args.dev:
@@ -146,36 +219,22 @@ def _splits(args) -> Dict[str, str]:
     return files
 
 
-def cmd_train(args) -> Dict:
+def cmd_train(args) -> None:
+    """Train on the user's files through the same run layer as the recipes (one JSON line at the end)."""
     from .data import load_corpus
+    from .runs import hold_out, main_process_first, run
 
-    opts.set_threads(args)
-    corpus = load_corpus(_splits(args), **_data_kwargs(args))
-    train = corpus["train"]
-    if "validation" not in corpus:  # hold out a fixed-seed tenth of train
-        held = train.train_test_split(test_size=0.1, seed=args.seed)
-        train, corpus["validation"] = held["train"], held["test"]
-    config = opts.training_config(args)
-    if args.task == "ner":
-        from .tasks.tagging import build_tagger, train_tagger
-
-        model = build_tagger(train, **opts.tagger_kwargs(args))
-        result = train_tagger(model, train, corpus["validation"], config, args.output_dir, args.resume)
-    else:
-        from .tasks.classification import build_classifier, train_classifier
-
-        model = build_classifier(train, **opts.classifier_kwargs(args))
-        result = train_classifier(model, train, corpus["validation"], config, args.output_dir, args.resume)
-    model.save_pretrained(args.output_dir)
-    summary = {"output_dir": args.output_dir, f"dev_{config.metric}": round(result.best_score, 2),
-               "best_epoch": result.best_epoch, "train_seconds": round(result.train_seconds, 1)}
-    if "test" in corpus:
-        summary.update({f"test_{k}": round(v, 2) for k, v in model.evaluate(corpus["test"]).items()
-                        if isinstance(v, float)})
-    from .training.trainer import remove_checkpoint
-
-    remove_checkpoint(args.output_dir)
-    return summary
+    opts.set_threads(args.threads)
+    with main_process_first(args.cpu):
+        corpus = load_corpus(_splits(args), **_data_kwargs(args))
+    train, dev = corpus["train"], corpus.get("validation")
+    if dev is None:  # hold out a fixed-seed tenth of train
+        train, dev = hold_out(train, 0.1, args.seed)
+    tests = {"test": corpus["test"]} if "test" in corpus else {}
+    options = opts.tagger_kwargs(args) if args.task == "ner" else opts.classifier_kwargs(args)
+    run(args.task, train, dev, tests, model_options=options, training=opts.training_config(args),
+        output_dir=args.output_dir, resume=args.resume, command=" ".join(["textrnn"] + sys.argv[1:]), cpu=args.cpu,
+        watch_tests=args.watch_tests)
 
 
 def cmd_evaluate(args) -> Dict:
@@ -202,8 +261,10 @@ def cmd_predict(args) -> None:
     is_tagger = model.config.architecture.startswith("birnn-tagger")
     pipe = pipeline("ner" if is_tagger else "text-classification", model=model, batch_size=args.batch_size,
                     precision=args.precision)
-    stream = sys.stdin if args.input == "-" else open(args.input, encoding="utf-8")
-    lines = (line.rstrip("\n") for line in stream)
+    from .data.text import decode_lines
+
+    stream = sys.stdin.buffer if args.input == "-" else open(args.input, "rb")
+    lines = decode_lines(stream, "<stdin>" if args.input == "-" else args.input)
     kwargs = {"aggregation": args.aggregation} if is_tagger else {"top_k": args.top_k or None}
     for text, result in _predict_lines(pipe, lines, kwargs):
         sys.stdout.write(json.dumps({"text": text, "prediction": result}, ensure_ascii=False) + "\n")
@@ -223,9 +284,31 @@ def _predict_lines(pipe, lines, kwargs):
             yield text, next(results) if text.strip() else []
 
 
+def cmd_check(args) -> Dict:
+    """Read files as training would (the checking pass alone) and print what was found."""
+    from .data import format_statistics, scan_corpus, scan_statistics
+    from .data.loading import split_name
+
+    names = [split_name(Path(f).name) for f in args.files]
+    if len(set(names)) < len(names) or None in names:
+        names = ["train"] if len(args.files) == 1 else [f"file{i + 1}" for i in range(len(args.files))]
+    scans = scan_corpus(dict(zip(names, args.files)), **_data_kwargs(args))
+    for split, scan in scans.items():
+        scheme = f", tags {scan.scheme}" + (f" converted to {scan.target}" if scan.target != scan.scheme else "") \
+            if scan.task == "tagging" else ""
+        print(f"{split}: {scan.path}: {scan.format}, {scan.task}{scheme}")
+    print(format_statistics(scan_statistics(scans)))
+    return {split: {"path": scan.path, "format": scan.format, "task": scan.task,
+                    **({"scheme": scan.target} if scan.task == "tagging" else {}), **scan.counts}
+            for split, scan in scans.items()}
+
+
 def cmd_embeddings(args) -> Dict:
     from . import embeddings as emb
 
+    if args.action == "convert":
+        vectors = emb.convert_vectors(args.vectors, args.output, args.format, trust_pickle=args.trust_pickle)
+        return {"output": args.output, "format": args.format, "words": len(vectors), "dim": vectors.dim}
     path = Path(args.text)
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
@@ -242,6 +325,20 @@ def cmd_embeddings(args) -> Dict:
             "sentences": len(sentences), "format": fmt}
 
 
+def cmd_serve(args) -> None:
+    try:
+        from .serve.app import run
+    except ImportError as err:
+        raise TextrnnError(f"serving needs FastAPI and uvicorn: pip install 'textrnn[serve]' ({err})") from None
+    from .serve.model import ServedModel
+    from .serve.settings import ServeSettings
+
+    settings = ServeSettings(args.max_batch_size, args.max_wait_ms, args.max_body_bytes, args.max_input_chars,
+                             args.threads)
+    served = ServedModel(args.model, precision=args.precision, backend=args.backend, quantize=args.quantize)
+    run(served, args.host, args.port, settings)
+
+
 def cmd_push(args) -> Dict:
     from .hub import push_to_hub
 
@@ -255,11 +352,12 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     setup_logging(args.verbose)
     handlers = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict,
-                "embeddings": cmd_embeddings, "push": cmd_push, "export": cmd_export}
+                "embeddings": cmd_embeddings, "push": cmd_push, "check": cmd_check, "serve": cmd_serve,
+                "export": cmd_export}
     try:
         summary = handlers[args.command](args)
     except (TextrnnError, FileNotFoundError, ValueError, ImportError) as err:
-        print(f"textrnn {args.command}: error: {err}", file=sys.stderr)
+        print(f"textrnn {args.command}: error: {_flag_words(str(err))}", file=sys.stderr)
         return 2
     if summary is not None:
         print(json.dumps(summary, ensure_ascii=False), flush=True)

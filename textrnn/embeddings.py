@@ -10,12 +10,14 @@ from __future__ import annotations
 import contextlib
 import gzip
 import hashlib
+import itertools
 import logging
 import math
 import os
 import re
 import tempfile
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Optional, Union
@@ -23,12 +25,14 @@ from typing import Any, Iterable, Optional, Union
 import numpy as np
 
 from textrnn.errors import ConfigError, DataFormatError
-from textrnn.utils import default_data_dir
+from textrnn.utils import FILE_MODE, default_data_dir
 
 logger = logging.getLogger(__name__)
 
 PathLike = Union[str, os.PathLike]
 FORMATS = ("auto", "glove", "word2vec", "word2vec-binary", "fasttext-vec", "fasttext-bin", "kv")
+PICKLE_FORMATS = ("kv",)  # gensim's native files (KeyedVectors.save, model.save) are pickles
+PICKLE_SUFFIXES = (".kv", ".model", ".wv", ".pkl", ".pickle")
 CACHE_MIN_BYTES = 1 << 20  # below this, parsing is about as fast as hashing: no cache by default
 SUBWORD_BUCKETS_MAX = 1_000_000
 _FASTTEXT_MAGIC = (793712314).to_bytes(4, "little")
@@ -61,11 +65,13 @@ class Vectors:
 
 # ----------------------------------------------------------------------------------------- loading
 def load_vectors(path: PathLike, format: str = "auto", *, cache: Optional[bool] = None,
-                 cache_dir: Optional[PathLike] = None) -> Vectors:
+                 cache_dir: Optional[PathLike] = None, trust_pickle: bool = False) -> Vectors:
     """Read a vectors file (GloVe, word2vec text or binary, fastText .vec or .bin, gensim native).
 
     Text and binary files are parsed once and cached as ``<cache_dir>/<sha256>.npy`` and
-    ``.words.txt``; ``cache=None`` caches files over 1 MiB. Bad files raise DataFormatError.
+    ``.words.txt`` (no pickle either); ``cache=None`` caches files over 1 MiB. Bad files raise
+    DataFormatError. gensim's native files (.kv, .model, .wv) are pickles, which can run any code
+    they hold: they load only with ``trust_pickle=True``, and the error says how to convert them.
     """
     path = Path(path)
     if not path.is_file():
@@ -73,6 +79,8 @@ def load_vectors(path: PathLike, format: str = "auto", *, cache: Optional[bool] 
     if format not in FORMATS:
         raise ConfigError(f"unknown vectors format {format!r}; expected one of {', '.join(FORMATS)}")
     fmt = sniff_format(path) if format == "auto" else format
+    if fmt in PICKLE_FORMATS:
+        _allow_pickle(path, trust_pickle)
     fmt = "word2vec" if fmt == "fasttext-vec" else fmt
     use_cache = path.stat().st_size >= CACHE_MIN_BYTES if cache is None else cache
     use_cache = use_cache and fmt != "fasttext-bin"  # a .bin keeps its n-grams, which the cache lacks
@@ -96,15 +104,37 @@ def sniff_format(path: PathLike) -> str:
     path = Path(path)
     name = path.name.lower()
     name = name[:-3] if name.endswith(".gz") else name
-    if name.endswith((".kv", ".model", ".wv")):
+    if name.endswith(PICKLE_SUFFIXES):
         return "kv"
     head = _read_head(path, 1 << 16)
     if head[:4] == _FASTTEXT_MAGIC:
         return "fasttext-bin"
+    if _looks_pickled(head):
+        return "kv"
     first, _, rest = head.partition(b"\n")
     if _header_counts(first) is not None:
         return "word2vec-binary" if _looks_binary(rest[:4096]) else "word2vec"
     return "word2vec-binary" if name.endswith(".bin") else "glove"
+
+
+def _looks_pickled(head: bytes) -> bool:
+    """Pickle protocol 2-5 starts with PROTO (0x80) and its number; protocol 4+ with a FRAME next."""
+    return len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5
+
+
+def _allow_pickle(path: Path, trust_pickle: bool) -> None:
+    """Refuse a pickle unless trusted, saying how to convert it; warn when it is trusted."""
+    if not trust_pickle:
+        safe = path.with_suffix(".txt")
+        raise DataFormatError(path, None, (
+            "a gensim native file (a pickle), and loading a pickle can run any code it holds, so it is "
+            "not loaded by default. Convert it once to a safe format, where you trust it: "
+            f"`textrnn embeddings convert {path} --output {safe} --trust-pickle` (or in Python: "
+            f"KeyedVectors.load('{path}').save_word2vec_format('{safe}')); "
+            "or, if you trust this file, pass trust_pickle=True (--trust-pickle)"))
+    warnings.warn(f"{path}: unpickling a gensim native file (trust_pickle=True): this runs any code the "
+                  "file holds. Convert it to word2vec text once to avoid this (textrnn embeddings convert)",
+                  UserWarning, stacklevel=3)
 
 
 def default_cache_dir() -> Path:
@@ -254,7 +284,7 @@ def _parse_native(path: Path) -> Vectors:
     from gensim.models import KeyedVectors
     from gensim.utils import SaveLoad
 
-    try:  # a pickle: load only files you trust
+    try:  # a pickle: load_vectors lets only trusted files reach this
         obj = SaveLoad.load(str(path))
     except Exception as err:
         raise DataFormatError(path, None, f"not a gensim model or KeyedVectors file: {err}") from None
@@ -431,10 +461,13 @@ def train_word_vectors(sentences: Iterable[list], method: str = "word2vec", dim:
 
     if method not in ("word2vec", "fasttext"):
         raise ConfigError(f"unknown method {method!r}; expected 'word2vec' or 'fasttext'")
-    sentences = list(sentences)  # gensim iterates several times; a generator would run dry
-    if not sentences or not any(sentences):
+    if iter(sentences) is sentences:  # a generator would run dry: gensim iterates several times
+        sentences = list(sentences)
+    # a restartable iterable (a corpus streamed from disk) stays one: it is never all in memory
+    first = list(itertools.islice(iter(sentences), 100))
+    if not any(first):
         raise DataFormatError(None, None, "no sentences to train word vectors on")
-    if any(isinstance(s, str) for s in sentences[:100]):
+    if any(isinstance(s, str) for s in first):
         raise DataFormatError(None, None, "sentences must be lists of tokens, not strings; split them first")
     cls = FastText if method == "fasttext" else Word2Vec
     if method == "fasttext":
@@ -443,13 +476,15 @@ def train_word_vectors(sentences: Iterable[list], method: str = "word2vec", dim:
     model = cls(sentences, vector_size=dim, window=window, min_count=min_count, epochs=epochs, seed=seed,
                 workers=workers, sg=sg, **options)
     logger.info("trained %s: %d words x %d on %d sentences in %.1f s", method, len(model.wv), dim,
-                len(sentences), time.perf_counter() - start)
+                model.corpus_count, time.perf_counter() - start)
     return model
 
 
 def save_vectors(model_or_vectors, path: PathLike, format: str = "word2vec") -> None:
     """Write vectors as word2vec text ("word2vec", ".gz" works), "word2vec-binary", "glove", a fastText
-    "fasttext-bin" (a FastText model only) or gensim native "kv" (a full model keeps training state).
+    "fasttext-bin" (a FastText model only) or gensim native "kv" (a full model keeps training state;
+    a pickle, which textrnn loads only with trust_pickle=True). Each file but "kv" (whose large
+    arrays go to side files named after it) is written whole or not at all.
     """
     from gensim.models.fasttext import FastText, save_facebook_model
 
@@ -459,17 +494,46 @@ def save_vectors(model_or_vectors, path: PathLike, format: str = "word2vec") -> 
         if not isinstance(obj, FastText):
             raise ConfigError(f"format='fasttext-bin' needs a gensim FastText model, "
                               f"got {type(obj).__name__}")
-        save_facebook_model(obj, path)
+        _write_whole(path, lambda tmp: save_facebook_model(obj, tmp))
         return
     if format == "kv":
         (obj if hasattr(obj, "wv") else _to_kv(obj)).save(path)
         return
     kv = _to_kv(obj)
     if format in ("word2vec", "fasttext-vec", "word2vec-binary", "glove"):
-        kv.save_word2vec_format(path, binary=format == "word2vec-binary", write_header=format != "glove")
+        _write_whole(path, lambda tmp: kv.save_word2vec_format(tmp, binary=format == "word2vec-binary",
+                                                               write_header=format != "glove"))
     else:
         raise ConfigError(f"cannot save format {format!r}; expected word2vec, word2vec-binary, glove, "
                           "fasttext-bin or kv")
+
+
+def _write_whole(path: str, write) -> None:
+    """``write(tmp)`` to a temporary name beside ``path`` (ending like it: gensim compresses by the
+    .gz suffix), then one rename."""
+    target = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.",
+                               suffix=".part" + (".gz" if target.name.lower().endswith(".gz") else ""))
+    os.close(fd)
+    try:
+        write(tmp)
+        os.chmod(tmp, FILE_MODE)
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def convert_vectors(source: PathLike, output: PathLike, format: str = "word2vec", *,
+                    trust_pickle: bool = False) -> Vectors:
+    """Rewrite a vectors file in a safe format (word2vec text by default): above all a gensim
+    native pickle, converted once where it is trusted, so later runs never unpickle it."""
+    if format not in ("word2vec", "word2vec-binary", "glove"):
+        raise ConfigError(f"cannot convert to {format!r}; expected word2vec, word2vec-binary or glove")
+    vectors = load_vectors(source, cache=False, trust_pickle=trust_pickle)
+    save_vectors(vectors, output, format)
+    return vectors
 
 
 def _to_kv(obj):
@@ -501,9 +565,10 @@ def fasttext_subword_table(model, num_buckets_max: int = SUBWORD_BUCKETS_MAX) ->
 
 # ------------------------------------------------------------------------------------------ sources
 def vectors_from_source(spec: Optional[str], *, corpus_sentences: Optional[Iterable[list]] = None,
-                        **train_options: Any) -> Optional[Vectors]:
+                        trust_pickle: bool = False, **train_options: Any) -> Optional[Vectors]:
     """Vectors for a run: a file path (or a name under the data folder), vectors trained on
     ``corpus_sentences`` ("word2vec", "fasttext"), or None for random embeddings ("random", None).
+    ``trust_pickle``: also load gensim native files, which are pickles (see load_vectors).
     """
     if spec is None or spec == "random":
         logger.info("no pretrained vectors: embeddings start random")
@@ -511,13 +576,12 @@ def vectors_from_source(spec: Optional[str], *, corpus_sentences: Optional[Itera
     if spec in ("word2vec", "fasttext"):
         if corpus_sentences is None:
             raise ConfigError(f"embeddings {spec!r} are trained on the corpus, but no corpus_sentences given")
-        sentences = list(corpus_sentences)
-        model = train_word_vectors(sentences, method=spec, **train_options)
-        vectors = _from_kv(model.wv, f"{spec} trained on {len(sentences):,} sentences")
+        model = train_word_vectors(corpus_sentences, method=spec, **train_options)
+        vectors = _from_kv(model.wv, f"{spec} trained on {model.corpus_count:,} sentences")
         if spec == "fasttext":
             vectors.subwords = fasttext_subword_table(model)
         return vectors
-    return load_vectors(resolve_vectors_path(spec))
+    return load_vectors(resolve_vectors_path(spec), trust_pickle=trust_pickle)
 
 
 def resolve_vectors_path(spec: PathLike) -> Path:

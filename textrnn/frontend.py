@@ -35,6 +35,17 @@ def padded(rows: Sequence[Sequence[int]], width: Optional[int] = None, fill: int
     return out
 
 
+def padded_codes(rows: Sequence[Sequence[Sequence[int]]], width: int) -> np.ndarray:
+    """Per sentence, per token, lexicon codes -> (batch, width, most codes at a token), 0-padded."""
+    k = max((len(codes) for row in rows for codes in row), default=0) or 1
+    out = np.zeros((len(rows), width, k), dtype=np.int64)
+    for b, row in enumerate(rows):
+        for t, codes in enumerate(row):
+            if codes:
+                out[b, t, : len(codes)] = codes
+    return out
+
+
 def length_batches(lengths: Sequence[int], batch_size: int,
                    tokens_per_sentence: int = TOKENS_PER_SENTENCE) -> List[List[int]]:
     """Indices sorted by length (stably), cut into batches of at most ``batch_size`` sentences
@@ -178,6 +189,7 @@ class TaggerFrontend(Frontend):
 
     chars: Any = None
     bigrams: Any = None
+    lexicon: Any = None  # textrnn.lexicon.Lexicon of a lexicon-enhanced (Chinese) tagger
 
     def emission_scores(self, arrays: Arrays) -> np.ndarray:  # pragma: no cover - abstract
         """(batch, seq, num_tags) float32."""
@@ -202,6 +214,8 @@ class TaggerFrontend(Frontend):
             item["chars"] = [e[1] for e in entries]
         if self.bigrams is not None:
             item["bigrams"] = self.bigrams.encode(tokens)
+        if self.lexicon is not None:  # per token, the codes of its B/M/E/S lexicon words
+            item["lexicon"] = self.lexicon.codes(tokens)
         return item
 
     def _token_entry(self, cache: Dict[str, Tuple], token: str) -> Tuple[int, List[int]]:
@@ -212,7 +226,7 @@ class TaggerFrontend(Frontend):
 
     def arrays(self, items: Sequence[Item]) -> Arrays:
         """The word arrays plus ``bigrams`` (batch, seq), ``chars`` and ``char_index`` (see
-        ``char_arrays``)."""
+        ``char_arrays``), and ``lexicon`` (batch, seq, k) codes."""
         if any(not it["words"] for it in items):
             raise ValueError("cannot tag an empty sentence: every sentence needs at least one token")
         out = self.word_arrays(items)
@@ -220,6 +234,8 @@ class TaggerFrontend(Frontend):
             out["bigrams"] = padded([it["bigrams"] for it in items], out["words"].shape[1])
         if self.chars is not None:
             out["chars"], out["char_index"] = char_arrays(items, out["mask"])
+        if self.lexicon is not None:
+            out["lexicon"] = padded_codes([it["lexicon"] for it in items], out["words"].shape[1])
         return out
 
     # prediction -----------------------------------------------------------------------------------

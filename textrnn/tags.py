@@ -39,6 +39,11 @@ def normalize_scheme(scheme: str) -> str:
     return name
 
 
+def scheme_prefixes(scheme: str) -> str:
+    """The tag prefixes a scheme uses: ``"IOB2"`` -> ``"BI"``, ``"BMES"`` -> ``"BMES"``."""
+    return _PREFIXES[normalize_scheme(scheme)]
+
+
 def _prefix_list(scheme: Optional[str]) -> str:
     prefixes = _PREFIXES[scheme] if scheme else "BIMES"
     return ", ".join(f"{p}-" for p in prefixes)
@@ -255,3 +260,27 @@ def infer_scheme(labels: Iterable[str]) -> str:
     if prefixes & {"E", "S"}:
         return "BIOES"
     return "IOB2"
+
+
+def spans_and_errors(tags: Sequence[str], schemes: Sequence[str]) -> Tuple[List[Span], List[Optional[int]]]:
+    """The spans of ``tags`` and, for each scheme, :func:`find_invalid`'s answer, parsing once.
+
+    Spans do not depend on the scheme (conlleval's reading), so one pass serves a reader that
+    has not decided yet between the schemes whose prefixes the tags use. Every tag must be
+    well-formed in every scheme given (the caller rules out schemes by prefix first).
+    """
+    parsed = [_parse(t, None) for t in tags]
+    errors: List[Optional[int]] = []
+    for scheme in schemes:
+        scheme = normalize_scheme(scheme)
+        prev: Optional[_Parsed] = None
+        bad = None
+        for i, cur in enumerate(parsed):
+            if not _can_follow(prev, cur, scheme):
+                bad = i
+                break
+            prev = cur
+        if bad is None and not _can_follow(prev, None, scheme):
+            bad = len(parsed) - 1
+        errors.append(bad)
+    return _spans(parsed), errors

@@ -4,6 +4,7 @@ features.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -14,17 +15,18 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 from .. import tags as T
 from ..errors import ConfigError, DataCardMismatch, DataFormatError, TextrnnError
 from . import cards as C
-from .readers import LabelledFile, TaggedFile, read_file
+from .readers import FORMATS, finish_tagging_scan, iter_rows, scan_file
+from .records import FileScan
+from .schemes import resolve_schemes
 
 logger = logging.getLogger("textrnn.data")
 
 # Bump when parsing changes what a file yields, so cached Arrow files are not served stale.
-PARSER_VERSION = 1
+PARSER_VERSION = 2
 _SPLIT_NAMES = {"train": "train", "training": "train", "valid": "validation", "validation": "validation",
-                "dev": "validation", "val": "validation", "test": "test", "testing": "test"}
+                "dev": "validation", "val": "validation", "test": "test", "testing": "test",
+                "testa": "validation", "testb": "test"}  # eng.testa / eng.testb: CoNLL-2003's own names
 _HUB_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
-# Files parsed by the running load_corpus call, so the generator does not parse them again.
-_MEMO: Dict[Tuple[str, int, int, str], Union[TaggedFile, LabelledFile]] = {}
 Source = Union[str, os.PathLike, Mapping[str, Union[str, os.PathLike]]]
 
 
@@ -46,6 +48,7 @@ def load_corpus(
     multi_label: bool = False,
     label_sep: Optional[str] = None,
     label_names: Union[Sequence[str], Mapping[str, str], None] = None,
+    multiline: Optional[bool] = None,
     verify: bool = True,
     cache_dir: Optional[str] = None,
 ):
@@ -55,31 +58,74 @@ def load_corpus(
     ``resume_ner``; files under ``data_dir`` / ``$TEXTRNN_DATA_DIR``, checked against the data
     card when ``verify``), a file (split ``train``), a folder of ``train``/``valid|dev``/``test``
     files, a dict ``{split: path}``, or a hub id ``owner/name``. Options left None take the card's
-    value for a named corpus, otherwise: token_column 0, tag_column -1, text_column "text",
-    label_column "label", on_invalid "error" (or "repair": fix invalid tag sequences, with a
-    warning). ``label_names`` declares the label set (a list, or a mapping raw label -> name).
+    value for a named corpus, otherwise: the format from the extension or the content,
+    token_column 0, tag_column -1, text_column "text", label_column "label", on_invalid "error"
+    (or "repair": fix invalid tag sequences, with a warning). ``label_names`` declares the label
+    set (a list, or a mapping raw label -> name). Without ``scheme``, the tag scheme is the one
+    every split is valid in; splits in different schemes are an error unless ``convert_to``
+    names one. ``multiline=True`` trusts CSV fields that span lines even where their lines read
+    as records of their own. Files are read twice, streaming: a check that counts and collects
+    the labels, then the rows into Arrow, so memory does not grow with the corpus.
     """
     if isinstance(name_or_path, (str, os.PathLike)) and not isinstance(name_or_path, Mapping):
         key = str(name_or_path)
         if not C.has_card(key) and not os.path.exists(key) and _HUB_ID.match(key):
             return _load_hub(key, splits, token_column, tag_column, text_column, label_column, cache_dir)
-    card, sources = _resolve(name_or_path, data_dir, splits)
     user = dict(format=format, token_column=token_column, tag_column=tag_column, scheme=scheme,
                 convert_to=convert_to, on_invalid=on_invalid, text_column=text_column, label_column=label_column,
                 header=header, delimiter=delimiter, multi_label=multi_label or None, label_sep=label_sep,
-                label_names=label_names)
+                label_names=label_names, multiline=multiline)
+    scans, options, card = _scan(name_or_path, data_dir, splits, user, verify)
+    return _build(scans, options, card, cache_dir)
+
+
+def scan_corpus(name_or_path: Source, *, data_dir=None, splits=None, verify: bool = True,
+                **options) -> Dict[str, FileScan]:
+    """The checking pass of :func:`load_corpus` alone: ``{split: FileScan}`` with each file's
+    format, tag scheme, counts and labels, without writing any Arrow (what ``textrnn check`` shows)."""
+    unknown = sorted(set(options) - set(_OPTIONS))
+    if unknown:
+        raise TypeError(f"scan_corpus() got unexpected options {unknown}; expected some of {list(_OPTIONS)}")
+    return _scan(name_or_path, data_dir, splits, options, verify)[0]
+
+
+_OPTIONS = ("format", "token_column", "tag_column", "scheme", "convert_to", "on_invalid", "text_column", "label_column",
+            "header", "delimiter", "multi_label", "label_sep", "label_names", "multiline")
+
+
+def _scan(name_or_path, data_dir, splits, user: Mapping[str, Any], verify: bool):
+    card, sources = _resolve(name_or_path, data_dir, splits)
     options = {**(_card_options(card) if card else {}), **{k: v for k, v in user.items() if v is not None}}
-    keys = []
-    try:
-        parsed = {}
-        for split, path in sources.items():
-            parsed[split] = _read_split(path, options, card if verify else None, split)
-            keys.append(_memo_key(path, options))
-            _MEMO[keys[-1]] = parsed[split]
-        return _build(parsed, options, card, cache_dir)
-    finally:
-        for key in keys:
-            _MEMO.pop(key, None)
+    _check_options(options)
+    checked = card if verify else None
+    scans = {split: _scan_split(path, options, checked) for split, path in sources.items()}
+    tasks = {s.task for s in scans.values()}
+    if len(tasks) > 1:
+        raise ConfigError("the splits mix tagging and classification files: " +
+                          ", ".join(f"{s.path} ({s.task})" for s in scans.values()))
+    if tasks == {"tagging"}:
+        with _card_context(checked):
+            chosen = resolve_schemes({k: s.tag_stats for k, s in scans.items()}, options.get("convert_to"),
+                                     options.get("on_invalid") or "error")
+        for split, scan in scans.items():
+            finish_tagging_scan(scan, *chosen[split])
+    if checked:
+        for split, scan in scans.items():
+            problems = C.count_mismatches(checked.splits[split], scan.counts)
+            wrong_hash = C.hash_mismatch(checked, scan.path)
+            problems += [wrong_hash] if wrong_hash else []
+            if problems:
+                raise DataCardMismatch(scan.path, None, f"does not match data card {checked.path.name}: " +
+                                       "; ".join(problems))
+    return scans, options, card
+
+
+def dataset_scheme(dataset) -> Optional[str]:
+    """The tag scheme of a split's ``tags`` as ``load_corpus`` recorded it (after any
+    ``convert_to``), or None for a classification split or a dataset from elsewhere."""
+    from .stats import read_report
+
+    return read_report(dataset).get("scheme")
 
 
 # --- where the files are ---------------------------------------------------------------------
@@ -121,7 +167,7 @@ def _split_files(folder: Path) -> Dict[str, Path]:
     """Split files of a folder by name: train*, valid*/validation*/dev*/val*, test*."""
     found: Dict[str, Path] = {}
     for path in sorted(folder.iterdir()):
-        split = _SPLIT_NAMES.get(path.name.split(".")[0].lower())
+        split = split_name(path.name)
         if split is None or not path.is_file():
             logger.info("%s: not a split file (expected train, valid/dev or test in the name); skipped", path)
             continue
@@ -135,6 +181,15 @@ def _split_files(folder: Path) -> Dict[str, Path]:
     return {split: found[split] for split in sorted(found, key=order.index)}
 
 
+def split_name(name: str) -> Optional[str]:
+    """``train.txt`` -> train, ``dev.conll`` -> validation, ``eng.testa`` -> validation."""
+    parts = name.lower().split(".")
+    for part in parts[:1] + parts[1:]:
+        if part in _SPLIT_NAMES:
+            return _SPLIT_NAMES[part]
+    return None
+
+
 def _card_options(card: C.Card) -> Dict[str, Any]:
     options = {"format": card.format, **card.options}
     if card.label_names is not None:
@@ -145,44 +200,54 @@ def _card_options(card: C.Card) -> Dict[str, Any]:
 # --- reading ---------------------------------------------------------------------------------
 
 
-def _reader_options(options: Mapping[str, Any]) -> Dict[str, Any]:
-    return {k: v for k, v in options.items() if k != "format"}
+def _check_options(options: Mapping[str, Any]) -> None:
+    """Catch bad option values before any file is read."""
+    for key in ("scheme", "convert_to"):
+        if options.get(key) is not None:
+            try:
+                T.normalize_scheme(options[key])
+            except ValueError as err:
+                raise ConfigError(f"{key}={options[key]!r}: {err}") from None
+    if options.get("on_invalid") not in (None, "error", "repair"):
+        raise ConfigError(f"on_invalid must be 'error' or 'repair', got {options['on_invalid']!r}")
+    fmt = options.get("format")
+    if fmt is not None and str(fmt).lower() not in FORMATS:
+        raise ConfigError(f"unknown format {fmt!r}; expected format= one of {', '.join(FORMATS)}")
 
 
-def _read_split(path: Path, options: Mapping[str, Any], card: Optional[C.Card], split: str):
-    """Parse one file; with a card, check its SHA-256 and counts and name what differs."""
-    wrong_hash = C.hash_mismatch(card, path) if card else None
+@contextlib.contextmanager
+def _card_context(card: Optional[C.Card]):
+    """Name the card's hash in a file error: the cause is then likely an altered file."""
     try:
-        parsed = read_file(path, options.get("format"), **_reader_options(options))
+        yield
     except DataFormatError as err:
-        if wrong_hash and not isinstance(err, DataCardMismatch):
+        if card is None or isinstance(err, DataCardMismatch) or err.path is None:
+            raise
+        wrong_hash = C.hash_mismatch(card, err.path)
+        if wrong_hash:
             raise DataCardMismatch(err.path, err.line, f"{err.message}; {wrong_hash}") from err
         raise
-    if card:
-        problems = C.count_mismatches(card.splits[split], parsed.counts) + ([wrong_hash] if wrong_hash else [])
-        if problems:
-            raise DataCardMismatch(path, None, f"does not match data card {card.path.name}: " + "; ".join(problems))
-    return parsed
 
 
-def _memo_key(path: Path, options: Mapping[str, Any]) -> Tuple[str, int, int, str]:
-    st = path.stat()
-    return (str(path.resolve()), st.st_size, st.st_mtime_ns, json.dumps(options, sort_keys=True, default=str))
+def _scan_split(path: Path, options: Mapping[str, Any], card: Optional[C.Card]) -> FileScan:
+    """The checking pass over one file; with a card, an error also says when the hash differs."""
+    with _card_context(card):
+        return scan_file(path, options.get("format"), **{k: v for k, v in options.items() if k != "format"})
 
 
-def _label_list(parsed: Mapping[str, Any], options: Mapping[str, Any]) -> List[str]:
+def _label_list(scans: Mapping[str, FileScan], options: Mapping[str, Any]) -> List[str]:
     declared = options.get("label_names")
-    task = next(iter(parsed.values())).task
+    task = next(iter(scans.values())).task
     if task == "tagging":
-        same_scheme = all(p.scheme == p.source_scheme for p in parsed.values())
+        same_scheme = all(s.scheme == s.target for s in scans.values())
         if declared is not None and same_scheme:
             return T.sort_labels(declared)
-        return T.sort_labels(set().union(*(p.labels() for p in parsed.values())))
+        return T.sort_labels(set().union(*(s.label_names() for s in scans.values())))
     if isinstance(declared, Mapping):
         return list(dict.fromkeys(declared.values()))
     if declared is not None:
         return list(declared)
-    found = set().union(*(p.label_set() for p in parsed.values()))
+    found = set().union(*(s.label_names() for s in scans.values()))
     numeric = all(re.fullmatch(r"-?\d+", x) for x in found)
     return sorted(found, key=(lambda x: int(x)) if numeric else None)
 
@@ -198,43 +263,51 @@ def _features(task: str, names: List[str], multi_label: bool):
 
 
 def _generate(path: str, size: int, mtime_ns: int, options: str, version: int):
-    """Rows of one parsed file (memoised by load_corpus; parsed again only when absent)."""
+    """Rows of one file, read again (streaming) the way its scan decided."""
     opts = json.loads(options)
-    parsed = _MEMO.get((path, size, mtime_ns, json.dumps(opts["read"], sort_keys=True, default=str)))
-    if parsed is None:
-        parsed = read_file(path, opts["read"].get("format"), **_reader_options(opts["read"]))
+    scan = FileScan(path, opts["format"], opts["task"], opts["read"], opts["counts"], scheme=opts["scheme"],
+                    target=opts["target"], size=size, mtime_ns=mtime_ns)
     index = {name: i for i, name in enumerate(opts["names"])}
-    if parsed.task == "tagging":
-        for tokens, tags in zip(parsed.tokens, parsed.tags):
+    rows = iter_rows(scan)
+    if scan.task == "tagging":
+        for tokens, tags in rows:
             yield {"tokens": tokens, "tags": [index[t] for t in tags]}
-    elif parsed.multi_label:
-        for text, names in zip(parsed.texts, parsed.labels):
+    elif opts["read"].get("multi_label"):
+        for text, names in rows:
             yield {"text": text, "labels": [index[n] for n in names]}
     else:
-        for text, name in zip(parsed.texts, parsed.labels):
+        for text, name in rows:
             yield {"text": text, "label": index[name]}
 
 
-def _build(parsed: Mapping[str, Any], options: Mapping[str, Any], card: Optional[C.Card], cache_dir):
+def _build(scans: Mapping[str, FileScan], options: Mapping[str, Any], card: Optional[C.Card], cache_dir):
     import datasets
 
-    tasks = {p.task for p in parsed.values()}
-    if len(tasks) > 1:
-        raise ConfigError(f"the splits mix tagging and classification files: {', '.join(map(str, parsed))}")
-    task = tasks.pop()
-    names = _label_list(parsed, options)
+    task = next(iter(scans.values())).task
+    names = _label_list(scans, options)
     multi = task == "classification" and bool(options.get("multi_label"))
     features = _features(task, names, multi)
     out = datasets.DatasetDict()
-    for split, p in parsed.items():
-        path, size, mtime_ns, read = _memo_key(Path(p.path), options)
-        gen_kwargs = {"path": path, "size": size, "mtime_ns": mtime_ns, "version": PARSER_VERSION,
-                      "options": json.dumps({"read": json.loads(read), "names": names}, sort_keys=True)}
-        ds = datasets.Dataset.from_generator(_generate, features=features, gen_kwargs=gen_kwargs,
-                                             cache_dir=cache_dir, split=datasets.NamedSplit(split))
-        report = {"path": p.path, "task": task, "counts": p.counts, "corpus": card.name if card else None}
+    for split, scan in scans.items():
+        counts = {k: scan.counts[k] for k in ("sentences", "documents", "repaired_sentences") if k in scan.counts}
+        spec = {"format": scan.format, "task": task, "read": scan.options, "counts": counts, "scheme": scan.scheme,
+                "target": scan.target, "names": names}
+        gen_kwargs = {"path": str(Path(scan.path).resolve()), "size": scan.size, "mtime_ns": scan.mtime_ns,
+                      "version": PARSER_VERSION, "options": json.dumps(spec, sort_keys=True, default=str)}
+        try:
+            ds = datasets.Dataset.from_generator(_generate, features=features, gen_kwargs=gen_kwargs,
+                                                 cache_dir=cache_dir, split=datasets.NamedSplit(split))
+        except Exception as err:  # datasets wraps what the generator raised
+            cause = err
+            while cause is not None and not isinstance(cause, TextrnnError):
+                cause = cause.__cause__ or cause.__context__
+            if cause is None:
+                raise
+            raise cause from None
+        report = {"path": scan.path, "task": task, "counts": scan.counts, "corpus": card.name if card else None,
+                  "format": scan.format}
         if task == "tagging":
-            report.update(scheme=p.scheme, source_scheme=p.source_scheme)
+            report.update(scheme=scan.target, source_scheme=scan.scheme)
         ds.info.description = json.dumps({"textrnn": report})
         out[split] = ds
     return out

@@ -1,8 +1,10 @@
 """Parsers for corpus files: CoNLL columns and BMES characters (CSV/TSV/JSONL: tables.py).
 
-Each parser reads one file into plain Python lists (fast: CoNLL-2003 train in well under a second)
-and counts what it read and what it skipped. Problems raise :class:`DataFormatError` with the
-file and the line, so an editor can jump there. Nothing is dropped silently.
+Every reader streams: :func:`scan_file` reads a file once to check it, count it and collect its
+labels (constant memory in its size), and :func:`iter_rows` reads it again to yield the rows,
+so a corpus larger than memory loads into Arrow without ever being held in Python lists.
+Problems raise :class:`DataFormatError` with the file and the line, so an editor can jump there.
+Nothing is dropped silently.
 """
 from __future__ import annotations
 
@@ -10,264 +12,192 @@ import logging
 import os
 import re
 import warnings
-from dataclasses import dataclass, field
-from typing import Dict, List, Mapping, Optional, Sequence, Union
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
 from .. import tags as T
 from ..errors import ConfigError, DataFormatError
+from .records import FileScan, LabelledFile, TaggedFile, columns_needed, log_read
+from .schemes import TagStats, declared_labels, fix_tags, resolve_schemes, tagging_scan
+from .tables import jsonl_rows, scan_jsonl, scan_table, table_rows
+from .text import check_not_blank, iter_blocks
 
 logger = logging.getLogger("textrnn.data")
 
 FORMATS = ("conll", "bmes", "csv", "tsv", "jsonl")
-EXTENSIONS = {".conll": "conll", ".txt": "conll", ".iob": "conll", ".bio": "conll", ".bmes": "bmes",
-              ".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".json": "jsonl"}
-LabelNames = Union[Sequence[str], Mapping[str, str], None]
+# Extensions that name a format; any other file (.txt, eng.train, eng.testa...) is recognised by its content.
+EXTENSIONS = {".conll": "conll", ".conllu": "conll", ".iob": "conll", ".bio": "conll", ".bmes": "bmes",
+              ".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".json": "jsonl", ".ndjson": "jsonl"}
 _ASCII_WS = re.compile(r"[ \t\f\v\r]+")
+TAGGING_OPTIONS = ("token_column", "tag_column", "scheme", "convert_to", "on_invalid", "label_names")
+TABLE_OPTIONS = ("text_column", "label_column", "header", "delimiter", "multi_label", "label_sep", "label_names",
+                 "multiline")
+JSONL_OPTIONS = ("text_column", "label_column", "token_column", "tag_column", "multi_label", "label_sep",
+                 "label_names", "scheme", "convert_to", "on_invalid")
 
 
-@dataclass
-class TaggedFile:
-    """Sentences of one tagging file; ``tags`` are in ``scheme`` (after any conversion)."""
-
-    path: str
-    scheme: str
-    source_scheme: str
-    tokens: List[List[str]]
-    tags: List[List[str]]
-    counts: Dict[str, int] = field(default_factory=dict)
-
-    task = "tagging"
-
-    def labels(self) -> set:
-        return {t for sent in self.tags for t in sent}
-
-
-@dataclass
-class LabelledFile:
-    """Texts of one classification file; ``labels`` are label names (lists when multi-label)."""
-
-    path: str
-    texts: List[str]
-    labels: List[Union[str, List[str]]]
-    multi_label: bool
-    counts: Dict[str, object] = field(default_factory=dict)
-
-    task = "classification"
-
-    def label_set(self) -> set:
-        if self.multi_label:
-            return {name for names in self.labels for name in names}
-        return set(self.labels)
-
-
-def infer_format(path: Union[str, os.PathLike]) -> str:
-    """The format named by a file's extension (``.char.bmes`` -> bmes, ``.txt`` -> conll)."""
+def infer_format(path: Union[str, os.PathLike], tag_column: Union[int, str, None] = None) -> str:
+    """The format a file's extension names (``.char.bmes`` -> bmes), else the one its content
+    shows (CoNLL columns, BMES characters, CSV, TSV or JSON lines): see :mod:`.sniff`."""
     name = os.path.basename(str(path)).lower()
     for ext, fmt in EXTENSIONS.items():
         if name.endswith(ext):
             return fmt
-    raise ConfigError(f"{path}: cannot tell the format from the extension; pass format= one of {', '.join(FORMATS)}")
+    from .sniff import sniff_format
+
+    return sniff_format(path, tag_column if isinstance(tag_column, int) else -1)
 
 
-def read_text(path: Union[str, os.PathLike]) -> str:
-    """A file's text; a non-UTF-8 byte or an empty file raises DataFormatError with the line."""
-    path = str(path)
-    with open(path, "rb") as f:
-        data = f.read()
-    if not data.strip():
-        raise DataFormatError(path, None, "the file is empty" if not data else "the file holds only whitespace")
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as err:
-        line = data.count(b"\n", 0, err.start) + 1
-        column = err.start - (data.rfind(b"\n", 0, err.start) + 1) + 1
-        raise DataFormatError(
-            path, line, f"byte 0x{data[err.start]:02x} at column {column} is not UTF-8; re-encode the file as UTF-8"
-        ) from None
-    return text[1:] if text.startswith("\ufeff") else text
+def _check_on_invalid(on_invalid: Optional[str]) -> str:
+    on_invalid = on_invalid or "error"
+    if on_invalid not in ("error", "repair"):
+        raise ConfigError(f"on_invalid must be 'error' or 'repair', got {on_invalid!r}")
+    return on_invalid
 
 
-def _lines(text: str) -> List[str]:
-    lines = text.split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()  # the newline that ends the last line does not start another one
-    return lines
+# --- CoNLL / BMES ------------------------------------------------------------------------------
 
 
-def _columns_needed(*indices: int) -> int:
-    """The fewest columns in which the indices (negative from the end) name different columns."""
-    n = max(i + 1 if i >= 0 else -i for i in indices)
-    while len({i % n for i in indices}) < len(indices):
-        n += 1
-    return n
+def _int_column(name: str, value: Any, default: int) -> int:
+    if value is None:
+        return default
+    if isinstance(value, str) and re.fullmatch(r"-?\d+", value.strip()):
+        return int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"{name}={value!r}: a CoNLL column is a 0-based index (negative from the end)")
+    return value
 
 
-# --- tagging ---------------------------------------------------------------------------------
+def conll_sentences(path: str, token_column: int, tag_column: int,
+                    counts: Dict[str, int]) -> Iterator[Tuple[int, List[str], List[str]]]:
+    """``(first_line, tokens, tags)`` per sentence of a whitespace-column file.
 
-
-def read_conll(
-    path: Union[str, os.PathLike],
-    *,
-    token_column: int = 0,
-    tag_column: int = -1,
-    scheme: Optional[str] = None,
-    convert_to: Optional[str] = None,
-    on_invalid: str = "error",
-    label_names: LabelNames = None,
-) -> TaggedFile:
-    """Read whitespace-separated columns, one token per line, a blank line between sentences.
-
-    ``-DOCSTART-`` lines end a sentence and are counted (``docstart_lines``), as are blank lines
-    that end no sentence (``extra_blank_lines``). Every line must have as many columns as the
-    first one. BMES files (a character and its tag) are the two-column case.
+    A blank line or a ``-DOCSTART-`` line ends a sentence; both are counted in ``counts``
+    (``docstart_lines``, ``extra_blank_lines`` for blank lines that end no sentence). Every line
+    must have as many columns as the first one.
     """
-    path = str(path)
-    lines = _lines(read_text(path))
-    need = _columns_needed(token_column, tag_column)
-    sentences_tokens: List[List[str]] = []
-    sentences_tags: List[List[str]] = []
-    first_lines: List[int] = []
-    first_seen: Dict[str, int] = {}
+    need = columns_needed(token_column, tag_column)
     tokens: List[str] = []
     tags: List[str] = []
     ncols = ncols_line = 0
     docstart = extra_blank = 0
     after_docstart = False
-    for lineno, line in enumerate(lines, 1):
-        cols = line.split() if line.isascii() else _ASCII_WS.split(line.strip(" \t\f\v\r"))
-        if not cols or cols == [""]:
-            if tokens:
-                sentences_tokens.append(tokens), sentences_tags.append(tags), first_lines.append(lineno - len(tokens))
-                tokens, tags = [], []
-            elif not after_docstart:
-                extra_blank += 1
+    lineno = 0
+    for first, lines in iter_blocks(path):
+        for lineno, line in enumerate(lines, first):
+            cols = line.split() if line.isascii() else _ASCII_WS.split(line.strip(" \t\f\v\r"))
+            if not cols or cols == [""]:
+                if tokens:
+                    yield lineno - len(tokens), tokens, tags
+                    tokens, tags = [], []
+                elif not after_docstart:
+                    extra_blank += 1
+                after_docstart = False
+                continue
+            if cols[0] == "-DOCSTART-":
+                if tokens:
+                    yield lineno - len(tokens), tokens, tags
+                    tokens, tags = [], []
+                docstart += 1
+                after_docstart = True
+                continue
             after_docstart = False
-            continue
-        if cols[0] == "-DOCSTART-":
-            if tokens:
-                sentences_tokens.append(tokens), sentences_tags.append(tags), first_lines.append(lineno - len(tokens))
-                tokens, tags = [], []
-            docstart += 1
-            after_docstart = True
-            continue
-        after_docstart = False
-        if len(cols) != ncols:
-            if len(cols) < need:
-                raise DataFormatError(path, lineno, f"expected at least {need} columns, found {len(cols)}")
-            if ncols:
-                raise DataFormatError(path, lineno, f"expected {ncols} columns (as on line {ncols_line}), found {len(cols)}")
-            ncols, ncols_line = len(cols), lineno
-        tag = cols[tag_column]
-        if tag not in first_seen:
-            first_seen[tag] = lineno
-        tokens.append(cols[token_column])
-        tags.append(tag)
+            if len(cols) != ncols:
+                if len(cols) < need:
+                    raise DataFormatError(path, lineno, f"expected at least {need} columns, found {len(cols)}")
+                if ncols:
+                    raise DataFormatError(path, lineno, f"expected {ncols} columns (as on line {ncols_line}), "
+                                          f"found {len(cols)}")
+                ncols, ncols_line = len(cols), lineno
+            tokens.append(cols[token_column])
+            tags.append(cols[tag_column])
     if tokens:
-        sentences_tokens.append(tokens), sentences_tags.append(tags), first_lines.append(len(lines) + 1 - len(tokens))
-    if not sentences_tokens:
-        raise DataFormatError(path, None, f"no sentences found in {len(lines)} lines ({docstart} -DOCSTART- lines)")
-    counts = {"docstart_lines": docstart, "extra_blank_lines": extra_blank}
-    return finish_tagging(path, sentences_tokens, sentences_tags, first_lines, first_seen, counts,
-                          scheme=scheme, convert_to=convert_to, on_invalid=on_invalid, label_names=label_names)
+        yield lineno + 1 - len(tokens), tokens, tags
+    counts.update(docstart_lines=docstart, extra_blank_lines=extra_blank, lines=lineno)
 
 
-def finish_tagging(path, tokens, tags, first_lines, first_seen, counts, *, scheme, convert_to, on_invalid,
-                   label_names, token_lines: bool = True) -> TaggedFile:
-    """Check tags (form, declared set, scheme), repair or convert, and count.
+def _scan_conll(path: str, fmt: str, options: Mapping[str, Any]) -> FileScan:
+    token_column = _int_column("token_column", options.get("token_column"), 0)
+    tag_column = _int_column("tag_column", options.get("tag_column"), -1)
+    if token_column == tag_column:
+        raise ConfigError(f"token_column={token_column} and tag_column={tag_column} name the same column; "
+                          "give the token and the tag columns their own 0-based indices")
+    scheme = options.get("scheme") or ("BMES" if fmt == "bmes" else None)
+    stats = TagStats(path, scheme, declared_labels(options.get("label_names")))
+    counts: Dict[str, int] = {}
+    for line, _, tags in conll_sentences(path, token_column, tag_column, counts):
+        stats.add(tags, line, True)
+    if not stats.sentences:
+        raise DataFormatError(path, None, f"no sentences found in {counts['lines']} lines "
+                              f"({counts['docstart_lines']} -DOCSTART- lines)")
+    opts = {"token_column": token_column, "tag_column": tag_column}
+    return tagging_scan(path, fmt, opts, stats, counts)
 
-    ``first_lines[i]`` is the line of sentence i; with ``token_lines`` token k sits on line
-    ``first_lines[i] + k`` (CoNLL), otherwise the whole sentence is on that line (JSON lines).
-    """
-    if on_invalid not in ("error", "repair"):
-        raise ConfigError(f"on_invalid must be 'error' or 'repair', got {on_invalid!r}")
-    declared = set(label_names) if label_names is not None else None
-    if scheme is None:
-        _check_tags(path, first_seen, None, None)
-        scheme = _infer_scheme(tags, set(first_seen))
-        logger.info("%s: no tag scheme given; read the tags as %s", path, scheme)
-    scheme = T.normalize_scheme(scheme)
-    _check_tags(path, first_seen, scheme, declared)
-    repaired, first_repaired = 0, None
-    for i, sent in enumerate(tags):
-        bad = T.find_invalid(sent, scheme)
-        if bad is None:
-            continue
-        line = first_lines[i] + (bad if token_lines else 0)
-        if on_invalid == "error":
-            prev = sent[bad - 1] if bad > 0 else None
-            if T.can_follow(prev, sent[bad], scheme):
-                what = f"tag {sent[bad]!r} may not end a sentence in {scheme}"
-            else:
-                where = f"after {prev!r}" if prev else "at the start of a sentence"
-                what = f"tag {sent[bad]!r} {where} is invalid in {scheme}"
-            raise DataFormatError(path, line, f"{what}; fix the file, or pass on_invalid='repair' to read it "
-                                  "as conlleval does")
-        tags[i] = T.repair(sent, scheme)
-        repaired += 1
-        first_repaired = first_repaired or line
+
+def finish_tagging_scan(scan: FileScan, scheme: str, target: str) -> None:
+    """Record the scheme chosen for a tagging file; count and report repaired sentences."""
+    scan.scheme, scan.target = scheme, target
+    repaired = scan.tag_stats.repaired(scheme)
+    scan.counts["repaired_sentences"] = repaired
     if repaired:
-        msg = f"{path}: repaired {repaired} sentences whose tags were invalid {scheme} (first on line {first_repaired})"
+        msg = (f"{scan.path}: repaired {repaired} sentences whose tags were invalid {scheme} "
+               f"(first on line {scan.tag_stats.invalid[scheme].line})")
         logger.warning(msg)
-        warnings.warn(msg, stacklevel=3)
-    types: Dict[str, int] = {}
-    for sent in tags:
-        for typ, _, _ in T.get_spans(sent, scheme):
-            types[typ] = types.get(typ, 0) + 1
-    source_scheme = scheme
-    if convert_to is not None:
-        target = T.normalize_scheme(convert_to)
-        if target != scheme:
-            tags = [T.convert(sent, scheme, target) for sent in tags]
-        scheme = target
-    counts = {"sentences": len(tokens), "tokens": sum(map(len, tokens)), "entities": sum(types.values()),
-              "entity_types": dict(sorted(types.items())), **counts, "repaired_sentences": repaired}
-    _log_read(path, counts)
-    return TaggedFile(path, scheme, source_scheme, tokens, tags, counts)
+        warnings.warn(msg, stacklevel=4)
+    log_read(scan.path, scan.counts)
 
 
-def _check_tags(path: str, first_seen: Mapping[str, int], scheme: Optional[str], declared: Optional[set]) -> None:
-    for tag, line in first_seen.items():
-        try:
-            T.parse_tag(tag, scheme)
-        except ValueError as err:
-            raise DataFormatError(path, line, str(err)) from None
-        if declared is not None and tag not in declared:
-            raise DataFormatError(path, line, f"tag {tag!r} is not in the declared label set {sorted(declared)}")
+# --- one file, both passes -------------------------------------------------------------------
 
 
-def _infer_scheme(sentences: List[List[str]], labels: set) -> str:
-    scheme = T.infer_scheme(labels)
-    if scheme == "IOB2" and not all(T.is_valid(s, "IOB2") for s in sentences) \
-            and all(T.is_valid(s, "IOB1") for s in sentences):
-        return "IOB1"
-    return scheme
+def scan_file(path: Union[str, os.PathLike], format: Optional[str] = None, **options) -> FileScan:
+    """The first pass over one file: check every line, count, collect the labels.
+
+    Tagging files still need :func:`resolve_schemes` (several files agree on one scheme) and
+    :func:`finish_tagging_scan` before their rows can be read; :func:`read_file` does both.
+    """
+    path = str(path)
+    check_not_blank(path)
+    fmt = (format or infer_format(path, options.get("tag_column"))).lower()
+    st = os.stat(path)
+    if fmt in ("conll", "bmes"):
+        scan = _scan_conll(path, fmt, {k: options.get(k) for k in TAGGING_OPTIONS})
+    elif fmt in ("csv", "tsv"):
+        scan = scan_table(path, fmt, {k: options.get(k) for k in TABLE_OPTIONS})
+    elif fmt == "jsonl":
+        scan = scan_jsonl(path, {k: options.get(k) for k in JSONL_OPTIONS})
+    else:
+        raise ConfigError(f"unknown format {format!r}; expected format= one of {', '.join(FORMATS)}")
+    scan.size, scan.mtime_ns = st.st_size, st.st_mtime_ns
+    return scan
 
 
-def _log_read(path: str, counts: Mapping[str, object]) -> None:
-    shown = ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in counts.items() if not isinstance(v, dict))
-    logger.info("read %s: %s", path, shown)
+def iter_rows(scan: FileScan) -> Iterator[Tuple[Any, Any]]:
+    """The second pass: ``(tokens, tags)`` in the target scheme, or ``(text, label_or_labels)``."""
+    st = os.stat(scan.path)
+    if (st.st_size, st.st_mtime_ns) != (scan.size, scan.mtime_ns):
+        raise DataFormatError(scan.path, None, "the file changed while it was being read; load it again")
+    if scan.format in ("csv", "tsv"):
+        yield from table_rows(scan)
+    elif scan.format == "jsonl":
+        yield from jsonl_rows(scan)
+    else:
+        counts: Dict[str, int] = {}
+        sentences = conll_sentences(scan.path, scan.options["token_column"], scan.options["tag_column"], counts)
+        yield from fix_tags(scan, ((tokens, tags) for _, tokens, tags in sentences))
 
 
 def read_file(path, format: Optional[str] = None, **options) -> Union[TaggedFile, LabelledFile]:
-    """Parse one file with the reader its format names (inferred from the extension when None)."""
-    from .tables import read_jsonl, read_table
+    """Parse one file whole (the format from the extension or the content when None).
 
-    fmt = (format or infer_format(path)).lower()
-    if fmt in ("conll", "bmes"):
-        keys = ("token_column", "tag_column", "scheme", "convert_to", "on_invalid", "label_names")
-        opts = {k: options[k] for k in keys if options.get(k) is not None}
-        if fmt == "bmes":
-            opts.setdefault("scheme", "BMES")
-        return read_conll(path, **opts)
-    if fmt in ("csv", "tsv"):
-        keys = ("text_column", "label_column", "header", "delimiter", "multi_label", "label_sep", "label_names")
-        return read_table(path, format=fmt, **{k: options[k] for k in keys if options.get(k) is not None})
-    if fmt == "jsonl":
-        keys = ("text_column", "label_column", "multi_label", "label_sep", "label_names", "scheme", "convert_to",
-                "on_invalid")
-        opts = {k: options[k] for k in keys if options.get(k) is not None}
-        for key in ("token_column", "tag_column"):
-            if isinstance(options.get(key), str):
-                opts[key] = options[key]
-        return read_jsonl(path, **opts)
-    raise ConfigError(f"unknown format {format!r}; expected one of {', '.join(FORMATS)}")
+    Convenient for small files; ``load_corpus`` streams instead.
+    """
+    scan = scan_file(path, format, **options)
+    if scan.task == "tagging":
+        on_invalid = _check_on_invalid(options.get("on_invalid"))
+        (scheme, target), = resolve_schemes({"file": scan.tag_stats}, options.get("convert_to"), on_invalid).values()
+        finish_tagging_scan(scan, scheme, target)
+        rows = list(iter_rows(scan))
+        return TaggedFile(scan.path, target, scheme, [r[0] for r in rows], [r[1] for r in rows], scan.counts)
+    rows = list(iter_rows(scan))
+    return LabelledFile(scan.path, [r[0] for r in rows], [r[1] for r in rows],
+                        bool(scan.options.get("multi_label")), scan.counts)

@@ -42,6 +42,20 @@ def corpus_statistics(dsdict: Mapping[str, Any]) -> List[Dict[str, Any]]:
     return rows
 
 
+def scan_statistics(scans: Mapping[str, Any]) -> List[Dict[str, Any]]:
+    """Rows like :func:`corpus_statistics` from the checking pass alone (``scan_corpus``)."""
+    rows = []
+    for split, scan in scans.items():
+        c = scan.counts
+        if scan.task == "tagging":
+            rows.append({"split": split, "examples": c["sentences"], "tokens": c["tokens"],
+                         "entities": c["entities"], "entity_types": c["entity_types"]})
+        else:
+            rows.append({"split": split, "examples": c["documents"], "characters": c.get("characters", 0),
+                         "labels": c["labels"]})
+    return rows
+
+
 def format_statistics(rows: List[Mapping[str, Any]]) -> str:
     """The rows of :func:`corpus_statistics` as an aligned text table."""
     if not rows:

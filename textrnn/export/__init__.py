@@ -54,6 +54,9 @@ def onnx_bytes(task_model, quantize: Optional[str] = None) -> bytes:
     module on sample sentences before it is quantized (if asked) and returned."""
     _require_onnx()
     check_quantize(quantize)
+    if getattr(task_model, "lexicon", None) is not None:
+        raise ValueError("a tagger with a lexicon (--lexicon) cannot be exported to ONNX yet; "
+                         "run it with the torch backend")
     from . import graph
     from .runtime import quantize_int8, session
 

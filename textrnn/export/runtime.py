@@ -48,6 +48,13 @@ class OnnxBackend:
         self._inputs = [i.name for i in self.session.get_inputs()]
         self.export_info = info
 
+    def to(self, device) -> "OnnxBackend":
+        """Only the CPU: onnxruntime's CPU provider runs exported models here."""
+        from ..tasks import check_onnx_device
+
+        check_onnx_device(device)
+        return self
+
     def _run(self, output: str, arrays: Arrays) -> np.ndarray:
         return self.session.run([output], {name: arrays[name] for name in self._inputs})[0]
 

@@ -50,16 +50,20 @@ class BiRNNClassifier(nn.Module):
         h = self.encoder(x, batch["lengths"])  # (batch, seq, 2 * hidden)
         return self.out(self.dropout(self.pool(h, batch["mask"])))  # (batch, num_labels)
 
+    loss_reduction = "mean"  # the trainer divides the summed loss by the global batch size
+
     def forward(self, batch: Batch) -> torch.Tensor:
-        """The training loss (mean over the batch); the trainer calls the module, as DDP needs."""
+        """The training loss; the trainer calls the module, as DDP needs."""
         return self.loss(batch)
 
     def loss(self, batch: Batch) -> torch.Tensor:
-        logits = self.logits(batch)
+        """Summed over the texts of the batch (multi-label: each text's mean over its labels)."""
+        logits = self.logits(batch)  # (batch, num_labels)
         if self.config.multi_label:
-            return F.binary_cross_entropy_with_logits(logits, batch["labels"].float(),
-                                                      pos_weight=self.class_weights)
-        return F.cross_entropy(logits, batch["labels"], weight=self.class_weights)
+            per_label = F.binary_cross_entropy_with_logits(logits.float(), batch["labels"].float(),
+                                                           pos_weight=self.class_weights, reduction="none")
+            return per_label.mean(dim=1).sum()
+        return F.cross_entropy(logits.float(), batch["labels"], weight=self.class_weights, reduction="sum")
 
     def probabilities(self, batch: Batch) -> torch.Tensor:
         """(batch, num_labels): softmax for single-label, independent sigmoids for multi-label."""

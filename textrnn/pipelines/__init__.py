@@ -16,10 +16,13 @@ TASKS = {
 
 
 def pipeline(task: str, model, revision: str = None, batch_size: int = 64, precision: str = "fp32",
-             backend: Optional[str] = None, quantize: Optional[str] = None, **defaults: Any) -> Pipeline:
+             device=None, backend: Optional[str] = None, quantize: Optional[str] = None,
+             **defaults: Any) -> Pipeline:
     """``pipeline("ner", model="runs/conll03-bilstm-crf")``; ``model`` is a folder, a hub id, or a
     loaded ``SequenceTagger`` / ``TextClassifier``. ``precision="bf16"`` runs the network under
     bfloat16 autocast: about twice as fast on CPUs with AVX-512 BF16, scores differ slightly.
+    ``device``: "cpu", "cuda", "cuda:1", an int GPU index (-1: CPU) or a torch.device, as in transformers;
+    by default a loaded model stays where it is and a folder loads on the CPU.
     ``backend="onnx"`` runs it on onnxruntime (the default for a folder from ``textrnn export``),
     ``quantize="int8"`` with int8 weights (onnx backend); outputs keep the same form."""
     if task not in TASKS:
@@ -30,6 +33,8 @@ def pipeline(task: str, model, revision: str = None, batch_size: int = 64, preci
         loaded = with_backend(model, backend, quantize)
     else:
         loaded = load_model(model, revision=revision, backend=backend, quantize=quantize)
+    if device is not None:
+        loaded.to(device)
     loaded.precision = precision
     loaded.autocast()  # validates the precision name now rather than at the first call
     cls = TASKS[task]

@@ -22,9 +22,18 @@ def _backend(backend: Optional[str], quantize: Optional[str], exported: bool) ->
     return backend
 
 
-def load_model(name_or_path, revision: Optional[str] = None, backend: Optional[str] = None,
+def check_onnx_device(device) -> None:
+    """The onnx backend runs on the CPU (onnxruntime's CPU provider): any other device is an error."""
+    if device is None or device == -1 or str(device) == "cpu":
+        return
+    raise ValueError(f"the onnx backend runs on the CPU; got device={device!r} "
+                     "(use backend='torch' for a GPU)")
+
+
+def load_model(name_or_path, revision: Optional[str] = None, device=None, backend: Optional[str] = None,
                quantize: Optional[str] = None, threads: Optional[int] = None):
-    """A saved tagger or classifier, whichever the folder's config.json names.
+    """A saved tagger or classifier, whichever the folder's config.json names, on ``device``
+    ("cpu", "cuda", "cuda:1", an int GPU index or a torch.device; default the CPU).
 
     ``backend="onnx"`` runs it on onnxruntime (a torch folder is exported in memory; an exported
     folder, from ``textrnn export``, loads without importing torch); ``quantize="int8"`` adds
@@ -35,6 +44,8 @@ def load_model(name_or_path, revision: Optional[str] = None, backend: Optional[s
     data = read_config(folder)
     exported = is_exported(data)
     backend = _backend(backend, quantize, exported)
+    if backend == "onnx":
+        check_onnx_device(device)
     if exported:
         if backend != "onnx":
             raise ValueError(f"{folder} is an exported ONNX model: it runs on backend='onnx' only")
@@ -50,7 +61,7 @@ def load_model(name_or_path, revision: Optional[str] = None, backend: Optional[s
         raise DataFormatError(folder / "config.json", None,
                               f"unknown architecture {architecture!r}; this textrnn loads "
                               f"{', '.join(sorted(classes))}")
-    model = classes[architecture].from_pretrained(folder)
+    model = classes[architecture].from_pretrained(folder, device=device)
     return with_backend(model, backend, quantize, threads)
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import os
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
@@ -11,13 +12,15 @@ import numpy as np
 import torch
 
 from .. import frontend
-from ..config import TrainingConfig
 from ..errors import DataFormatError
-from ..hub import TOKENIZER_NAME, load_state, read_config, read_weights, resolve_folder, write_model_folder
-from ..training.batching import BucketBatchSampler
+from ..hub import (TOKENIZER_NAME, check_vocabularies, check_weights, load_config, load_state, read_config,
+                   read_weights, resolve_folder, write_model_folder)
+from ..utils import resolve_device
 from ..vocab import WordVocab, pre_tokenize
 
 Item = Dict[str, Any]
+ENCODING_VERSION = 2  # bump when encode_dataset's columns change, so cached tables are not served stale
+logger = logging.getLogger(__name__)
 
 
 class TaskModel:
@@ -48,9 +51,21 @@ class TaskModel:
         finally:
             self.model.train(was_training)
 
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    def to(self, device) -> "TaskModel":
+        """Move the network to ``device`` ("cpu", "cuda", "cuda:1", an int GPU index, a torch.device)."""
+        self.model.to(resolve_device(device))
+        return self
+
     def overlap_network(self) -> bool:
-        """Only when torch leaves a core free: its spinning OpenMP threads slow down when a
-        Python thread runs beside them on every core (see ``network_batches``)."""
+        """Only on the CPU, and only when torch leaves a core free: its spinning OpenMP threads
+        slow down when a Python thread runs beside them on every core (see ``network_batches``).
+        On a GPU the kernels already run asynchronously to the Python that feeds them."""
+        if self.device.type != "cpu":
+            return False
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
         return torch.get_num_threads() < cores
 
@@ -59,8 +74,8 @@ class TaskModel:
         without autograd and under the precision's autocast (both are per thread, so they are
         entered here, in whichever thread runs the batch)."""
         device = next(self.model.parameters()).device
-        batch = {k: torch.from_numpy(v).to(device) for k, v in arrays.items()}
         with torch.inference_mode(), self.autocast():
+            batch = {k: torch.from_numpy(v).to(device) for k, v in arrays.items()}
             return method(batch).float().cpu().numpy()
 
     def collate(self, items: Sequence[Item]) -> Dict[str, torch.Tensor]:
@@ -99,14 +114,19 @@ class TaskModel:
         return write_model_folder(path, config, self.model.state_dict(), extra, card)
 
     @classmethod
-    def from_pretrained(cls, name_or_path, revision: Optional[str] = None):
-        """A saved model from a folder or a hub id; refuses other architectures and damaged files."""
+    def from_pretrained(cls, name_or_path, revision: Optional[str] = None, device=None):
+        """A saved model from a folder or a hub id, on ``device`` (default: the CPU); refuses other
+        architectures and damaged files."""
         folder, data = cls._open_folder(name_or_path, revision)
-        config = cls.config_class.from_dict(data)
+        config = load_config(cls.config_class, data, folder)  # config.json checked against weights
+        weights = read_weights(folder)  # and vocabularies: clear errors naming config.json's fields
+        check_weights(cls.model_class, config, weights, folder)
         model = cls.model_class(config)
-        load_state(model, read_weights(folder), folder)
+        load_state(model, weights, folder)
         model.eval()
-        return cls._assemble(model, folder)
+        task = cls._assemble(model, folder)
+        check_vocabularies(task.vocabularies(), config, folder)
+        return task.to(device) if device is not None else task
 
     @classmethod
     def _assemble(cls, model, folder):  # pragma: no cover - abstract
@@ -130,9 +150,32 @@ def padded(rows: Sequence[Sequence[int]], width: int) -> torch.Tensor:
     return torch.from_numpy(frontend.padded(rows, width))
 
 
-def encode_split(task: TaskModel, dataset, encode_batch: Callable[[Dict], Dict], signature: str,
-                 label_features: Dict[str, Any]) -> List[Item]:
-    """``Dataset.map`` to ids (cached by datasets under a fingerprint of data and vocabulary).
+class TokenStream:
+    """The values of a Dataset column (token lists, or texts through ``tokenize``), read in batches:
+    iterable any number of times, never all in memory at once (vocabularies and vectors are built
+    from corpora larger than memory)."""
+
+    def __init__(self, dataset, column: str = "tokens", tokenize: Optional[Callable[[str], List[str]]] = None,
+                 batch_size: int = 2000):
+        self.dataset, self.column, self.tokenize, self.batch_size = dataset, column, tokenize, batch_size
+
+    def __iter__(self) -> Iterator[List[str]]:
+        if isinstance(self.dataset, (list, tuple)):
+            rows: Iterator = iter(self.dataset)
+        else:
+            rows = (row for batch in self.dataset.select_columns([self.column]).iter(batch_size=self.batch_size)
+                    for row in batch[self.column])
+        for row in rows:
+            yield self.tokenize(row) if self.tokenize is not None else row
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+
+def encode_dataset(task: TaskModel, dataset, encode_batch: Callable[[Dict], Dict], signature: str,
+                   label_features: Dict[str, Any]):
+    """``Dataset.map`` to ids: an Arrow table (memory-mapped when the corpus came from files) with a
+    ``length`` column for batching, cached by datasets under a fingerprint of data and vocabulary.
 
     Output types are declared, not inferred: a first write batch whose lists are all empty would
     otherwise fix a column's type to null and fail on the next batch."""
@@ -140,48 +183,62 @@ def encode_split(task: TaskModel, dataset, encode_batch: Callable[[Dict], Dict],
 
     ids = datasets.Sequence(datasets.Value("int32"))
     nested = datasets.Sequence(datasets.Sequence(datasets.Value("int64")))
-    known = {"words": ids, "bigrams": ids, "chars": nested, "oov": nested, **label_features}
-    sample = encode_batch(dataset[:1])
+    known = {"words": ids, "bigrams": ids, "chars": nested, "oov": nested, "length": datasets.Value("int32"),
+             **label_features}
+
+    def with_length(batch):
+        out = encode_batch(batch)
+        out["length"] = [len(w) for w in out["words"]]
+        return out
+
+    sample = with_length(dataset[:1])
     features = datasets.Features({name: known[name] for name in sample})
-    fingerprint = hashlib.sha1(f"{dataset._fingerprint}-{signature}".encode()).hexdigest()
-    mapped = dataset.map(encode_batch, batched=True, batch_size=2000, remove_columns=dataset.column_names,
-                         new_fingerprint=fingerprint, features=features, desc="encoding")
-    columns = {name: mapped[name] for name in mapped.column_names}
-    return [dict(zip(columns, values)) for values in zip(*columns.values())]
+    fingerprint = hashlib.sha1(f"{dataset._fingerprint}-{signature}-{ENCODING_VERSION}".encode()).hexdigest()
+    return dataset.map(with_length, batched=True, batch_size=2000, remove_columns=dataset.column_names,
+                       new_fingerprint=fingerprint, features=features, desc="encoding")
 
 
-def fit(task: TaskModel, items: List[Item], evaluate: Callable[[], Dict[str, Any]], config: TrainingConfig,
-        output_dir: Optional[str], resume: bool, accelerator=None):
-    """Train ``task.model`` on encoded items with the shared Trainer; it ends with the best weights."""
-    from torch.utils.data import DataLoader
+def shard_map(fn: Callable[[List[Any]], List[Any]], items: Sequence[Any], accelerator=None) -> List[Any]:
+    """``fn(items)``, with the items shared out across processes and the results gathered, in order,
+    on every process (``gather_for_metrics``), so each process scores the same predictions."""
+    world = accelerator.num_processes if accelerator is not None else 1
+    if world == 1:
+        return fn(list(items))
+    rank = accelerator.process_index
+    mine = list(range(rank, len(items), world))
+    results = fn([items[i] for i in mine]) if mine else []
+    gathered = accelerator.gather_for_metrics(list(zip(mine, results)), use_gather_object=True)
+    out: List[Any] = [None] * len(items)
+    for i, result in gathered:
+        out[i] = result
+    return out
 
-    from ..training.trainer import Trainer
 
-    sampler = BucketBatchSampler([len(it["words"]) for it in items], config.batch_size, shuffle=True,
-                                 seed=config.seed)
-    loader = DataLoader(items, batch_sampler=sampler, collate_fn=task.collate)
+def label_index(names: Sequence[str], labels: Sequence[str]) -> List[int]:
+    """Dataset label ids -> model label ids (-1 for names the model does not know)."""
+    position = {label: i for i, label in enumerate(labels)}
+    return [position.get(name, -1) for name in names]
 
-    def run_evaluation(model) -> Dict[str, Any]:
-        task.model = model
-        return evaluate()
 
-    trainer = Trainer(task.model, config, loader, run_evaluation, output_dir, accelerator)
-    result = trainer.fit(resume=resume)
-    task.model = trainer.accelerator.unwrap_model(trainer.model)
-    return result
+def warn_unknown(kind: str, counts: Dict[str, int], where: str) -> None:
+    """Gold labels the model never saw in training: they can only be wrong; say so with counts."""
+    if counts:
+        listed = ", ".join(f"{name} ({n:,})" for name, n in sorted(counts.items(), key=lambda kv: -kv[1]))
+        logger.warning("%s holds %s the model was not trained on: %s. They count as errors.", where, kind, listed)
 
 
 def initial_embeddings(sentences: Sequence[Sequence[str]], embeddings: Optional[str], *,
                        extra_pretrained: int, lowercase: bool, word_dim: int, seed: int, min_freq: int = 1,
                        unicode_normalize: bool = False, embeddings_text: Optional[str] = None,
-                       freeze: bool = False):
+                       freeze: bool = False, trust_pickle: bool = False):
     """The word vocabulary and its initial vectors: (vocab, matrix or None, dim, trainable rows,
     fastText subword settings for the config, and the n-gram table or None).
 
     ``embeddings``: a vectors file (GloVe, word2vec, fastText), ``word2vec``/``fasttext`` to train
     them on ``sentences`` (plus the lines of ``embeddings_text``, unlabelled text of the same
     kind) with gensim, or None/``random`` for random vectors of ``word_dim``. ``freeze`` keeps every
-    initialised vector fixed (only <pad>/<unk> train): often better on small corpora.
+    initialised vector fixed (only <pad>/<unk> train): often better on small corpora. ``trust_pickle``
+    allows gensim's native files, which are pickles (loading one can run code).
     """
     options = dict(lowercase=lowercase, unicode_normalize=unicode_normalize)
     vocab = WordVocab.build(sentences, min_freq=min_freq, **options)
@@ -189,13 +246,12 @@ def initial_embeddings(sentences: Sequence[Sequence[str]], embeddings: Optional[
         return vocab, None, word_dim, len(vocab), {}, None
     from .. import embeddings as emb  # gensim is imported only when building from vectors
 
-    normalised = [[vocab.normalize(w) for w in s] for s in sentences]
-    training = {}
+    training, normalised = {}, None
     if embeddings in ("word2vec", "fasttext"):
         training = dict(dim=word_dim, seed=seed)
-        if embeddings_text:
-            normalised += [[vocab.normalize(w) for w in s] for s in read_text_lines(embeddings_text)]
-    vectors = emb.vectors_from_source(embeddings, corpus_sentences=normalised, **training)
+        extra = read_text_lines(embeddings_text) if embeddings_text else []
+        normalised = _Normalised([sentences, extra], vocab.normalize)
+    vectors = emb.vectors_from_source(embeddings, corpus_sentences=normalised, trust_pickle=trust_pickle, **training)
     table = emb.build_embedding_matrix(vocab.words, vectors, train_counts=vocab.counts,
                                        extra_pretrained=extra_pretrained, seed=seed)
     vocab = WordVocab.from_words(table.words[2:], **options)
@@ -206,6 +262,18 @@ def initial_embeddings(sentences: Sequence[Sequence[str]], embeddings: Optional[
         ngrams = torch.from_numpy(sub["vectors_ngrams"])
     trainable = 2 if freeze else table.num_trainable
     return vocab, torch.from_numpy(table.matrix), table.matrix.shape[1], trainable, subword_config, ngrams
+
+
+class _Normalised:
+    """Sentences as the vocabulary sees them, streamed again on every pass (gensim makes several)."""
+
+    def __init__(self, sources, normalize):
+        self.sources, self.normalize = sources, normalize
+
+    def __iter__(self):
+        for source in self.sources:
+            for sentence in source:
+                yield [self.normalize(w) for w in sentence]
 
 
 def read_text_lines(path) -> List[List[str]]:

@@ -6,7 +6,7 @@ Japanese and Korean one character each), so one classifier class serves both lan
 from __future__ import annotations
 
 import hashlib
-import sys
+from collections import Counter
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
@@ -18,7 +18,10 @@ from ..frontend import ClassifierFrontend
 from ..hub import BIGRAMS_NAME, TOKENIZER_NAME
 from ..models.classifier import BiRNNClassifier
 from ..vocab import BigramVocab, WordVocab, pre_tokenize
-from .base import TaskModel, encode_split, fit, initial_embeddings
+from ..errors import DataFormatError
+from .base import (TaskModel, TokenStream, encode_dataset, initial_embeddings, label_index, shard_map,
+                   warn_unknown)
+from .tagging import dataset_path
 
 
 ARCHITECTURE = "birnn-classifier/1"
@@ -56,6 +59,37 @@ class TextClassifier(TaskModel, ClassifierFrontend):
         """(texts, num_labels) probabilities, in input order."""
         return torch.from_numpy(self.probabilities(texts, batch_size))
 
+    def evaluate(self, dataset, batch_size: int = 256, accelerator=None) -> Dict[str, Any]:
+        """Accuracy, macro-F1, per-class P/R/F1 and the confusion matrix (percent). Under several
+        processes each predicts its share and all score the gathered predictions. Gold labels the
+        model was never trained on are counted, with a warning, as errors."""
+        from ..training.metrics import classification_scores, multilabel_scores
+
+        texts = dataset["text"][:]
+        rows = shard_map(lambda part: self.predict_proba(part, batch_size).tolist(), texts, accelerator)
+        probs = torch.tensor(rows, dtype=torch.float32).view(len(texts), len(self.labels))
+        where = dataset_path(dataset)
+        if self.config.multi_label:
+            names = dataset.features["labels"].feature.names
+            gold = [{names[i] for i in row} for row in dataset["labels"][:]]
+            warn_unknown("labels", dict(Counter(n for g in gold for n in g if n not in self.labels)), where)
+            limit = torch.tensor(self.config.thresholds or (0.5,) * len(self.labels))
+            pred = [{self.labels[i] for i in torch.nonzero(row >= limit).flatten().tolist()} for row in probs]
+            return multilabel_scores(gold, pred, self.labels)
+        names = dataset.features["label"].names
+        gold = [names[i] for i in dataset["label"][:]]
+        unknown = dict(Counter(g for g in gold if g not in self.labels))
+        warn_unknown("labels", unknown, where)
+        pred = [self.labels[i] for i in probs.argmax(dim=1).tolist()]
+        scores = classification_scores(gold, pred, self.labels)
+        if unknown:
+            scores["unknown_labels"] = unknown
+        return scores
+
+    def encode_for_training(self, dataset):
+        """Labelled rows as model inputs, in a (memory-mapped) Arrow table with a ``length`` column."""
+        return encode_for_training(self, dataset)
+
     def vocabularies(self) -> Dict[str, Any]:
         return {TOKENIZER_NAME: self.words, BIGRAMS_NAME: self.bigrams}
 
@@ -69,109 +103,85 @@ def label_column(dataset) -> str:
     return "labels" if "labels" in dataset.column_names else "label"
 
 
-def balanced_class_weights(rows, num_labels: int, multi_label: bool):
-    """Inverse-frequency weights (n / (k * count)); for multi-label, negatives / positives per label."""
-    counts = [0] * num_labels
-    for row in rows:
-        for i in (row if multi_label else [row]):
-            counts[i] += 1
-    n = len(rows)
+def balanced_class_weights(counts: Sequence[int], n: int, multi_label: bool):
+    """Inverse-frequency weights (n / (k * count)) from per-label counts over ``n`` examples; for
+    multi-label, negatives / positives per label."""
+    k = len(counts)
     if multi_label:
         return tuple((n - c) / max(c, 1) for c in counts)
-    return tuple(n / (num_labels * max(c, 1)) for c in counts)
+    return tuple(n / (k * max(c, 1)) for c in counts)
 
 
 def build_classifier(train, *, embeddings: Optional[str] = None, extra_pretrained: int = 100_000,
                      lowercase: bool = True, word_dim: int = 100, seed: int = 42, min_freq: int = 1,
                      balanced_weights: bool = False, embeddings_text: Optional[str] = None,
-                     freeze_embeddings: bool = False, bigrams: bool = False, **config: Any) -> TextClassifier:
-    """A fresh classifier whose vocabulary and labels come from ``train`` (``text`` + ``label(s)``).
+                     freeze_embeddings: bool = False, bigrams: bool = False, trust_pickle: bool = False,
+                     **config: Any) -> TextClassifier:
+    """A fresh classifier whose vocabulary and labels come from ``train`` (``text`` + ``label(s)``),
+    read in batches. The labels are those that occur in ``train``, in the order of its features.
 
     ``embeddings``: a vectors file, ``word2vec``/``fasttext`` to train them with gensim on the
     training texts (characters, for Chinese), or None for random vectors of ``word_dim``.
     """
-    sentences = [tokenize(t) for t in train["text"]]
+    sentences = TokenStream(train, "text", tokenize=tokenize)
     column = label_column(train)
+    multi = column == "labels"
     feature = train.features[column]
-    labels = (feature.feature if column == "labels" else feature).names
+    names = (feature.feature if multi else feature).names
+    counts = Counter(i for row in TokenStream(train, column) for i in (row if multi else [row]))
+    labels = [name for i, name in enumerate(names) if counts[i]]
     vocab, init, word_dim, num_trainable, subwords, ngrams = initial_embeddings(
         sentences, embeddings, extra_pretrained=extra_pretrained, lowercase=lowercase, word_dim=word_dim,
         seed=seed, min_freq=min_freq, unicode_normalize=True, embeddings_text=embeddings_text,
-        freeze=freeze_embeddings)
+        freeze=freeze_embeddings, trust_pickle=trust_pickle)
     pairs = BigramVocab.build(sentences) if bigrams else None
     if pairs is not None:
         config["bigram_vocab_size"] = len(pairs)
     if balanced_weights:
-        config["class_weights"] = balanced_class_weights(train[column], len(labels), column == "labels")
+        config["class_weights"] = balanced_class_weights([counts[names.index(n)] for n in labels],
+                                                         len(train), multi)
     torch.manual_seed(seed)
-    cfg = ClassifierConfig(vocab_size=len(vocab), labels=tuple(labels), multi_label=column == "labels",
+    cfg = ClassifierConfig(vocab_size=len(vocab), labels=tuple(labels), multi_label=multi,
                            word_dim=word_dim, num_trainable_words=num_trainable, **subwords, **config)
     return TextClassifier(BiRNNClassifier(cfg, init, ngrams), vocab, pairs)
 
 
-def train_classifier(clf: TextClassifier, train, dev, config: TrainingConfig,
-                     output_dir: Optional[str] = None, resume: bool = False, accelerator=None):
-    """Train on ``train``, keep the epoch with the best dev ``config.metric`` (accuracy by default)."""
-    column = label_column(train)
+def encode_for_training(clf: TextClassifier, dataset):
+    """The labelled texts as model inputs in an Arrow table (see ``encode_dataset``)."""
+    import datasets
+
+    column = label_column(dataset)
+    feature = dataset.features[column]
+    names = (feature.feature if column == "labels" else feature).names
+    index = label_index(names, clf.labels)
     num_labels = len(clf.labels)
 
     def encode_batch(batch):
         encoded = [clf.encode(text) for text in batch["text"]]
         out = {k: [e[k] for e in encoded] for k in encoded[0]}
-        if column == "labels":  # multi-hot rows
-            labels = [[1.0 if i in set(row) else 0.0 for i in range(num_labels)] for row in batch[column]]
+        if column == "labels":  # multi-hot rows over the model's labels
+            labels = [[0.0] * num_labels for _ in batch[column]]
+            for row, ids in zip(labels, batch[column]):
+                for i in ids:
+                    if index[i] >= 0:
+                        row[index[i]] = 1.0
         else:
-            labels = batch[column]
+            labels = [index[i] for i in batch[column]]
+            if any(i < 0 for i in labels):
+                unknown = sorted({names[i] for i in batch[column] if index[i] < 0})
+                raise DataFormatError(dataset_path(dataset), None, f"training labels {unknown} are not among "
+                                      f"the model's labels ({', '.join(clf.labels)})")
         return {**out, "labels": labels}
 
     signature = hashlib.sha1(clf.words.tokenizer.to_str().encode() + repr(clf.config.to_dict()).encode()
                              + repr(clf.bigrams.bigrams if clf.bigrams else None).encode()).hexdigest()
-    import datasets
-
-    label_feature = (datasets.Sequence(datasets.Value("float32")) if column == "labels" else train.features[column])
-    items = encode_split(clf, train, encode_batch, signature, {"labels": label_feature})
-    return fit(clf, items, lambda: clf.evaluate(dev, batch_size=config.eval_batch_size), config,
-               output_dir, resume, accelerator)
+    label_feature = datasets.Sequence(datasets.Value("float32")) if column == "labels" else datasets.Value("int32")
+    return encode_dataset(clf, dataset, encode_batch, signature, {"labels": label_feature})
 
 
-def finish_classification_run(clf: TextClassifier, result, test, args, recipe: str,
-                              dataset: Optional[str] = None) -> Dict[str, Any]:
-    """Save the model, score the test set, write metrics JSON and the confusion-matrix plot beside
-    it, drop the resume checkpoint, and print the one JSON line that scripts read."""
-    import json
-    import time
+def train_classifier(clf: TextClassifier, train, dev, config: TrainingConfig,
+                     output_dir: Optional[str] = None, resume: bool = False, accelerator=None):
+    """Train on ``train``, keep the epoch with the best dev ``config.metric`` (accuracy by default)."""
+    from ..runs import train_model
 
-    from ..hub import write_model_card
-    from ..options import training_config
-    from ..training.metrics import plot_confusion_matrix
-    from ..training.trainer import remove_checkpoint
-    from ..utils import atomic_write_text
-
-    out = Path(args.output_dir)
-    args_config = training_config(args).to_dict()
-    clf.save_pretrained(out)
-    start = time.perf_counter()
-    test_metrics = clf.evaluate(test)
-    seconds = time.perf_counter() - start
-    atomic_write_text(out / "test_metrics.json", json.dumps(test_metrics, indent=2) + "\n")
-    if "confusion_matrix" in test_metrics:
-        plot_confusion_matrix(test_metrics["confusion_matrix"], out / "confusion_matrix.png",
-                              title=f"{recipe}: test set")
-    results = {
-        "recipe": recipe, "rnn": clf.config.rnn, "pooling": clf.config.pooling,
-        "embeddings": Path(args.embeddings).name if args.embeddings else None,
-        "dev_accuracy": round(result.best_metrics.get("accuracy", float("nan")), 2),
-        "dev_macro_f1": round(result.best_metrics.get("macro_f1", float("nan")), 2),
-        "best_epoch": result.best_epoch, "epochs_run": len(result.history),
-        "test_accuracy": round(test_metrics["accuracy"], 2), "test_macro_f1": round(test_metrics["macro_f1"], 2),
-        "train_seconds": round(result.train_seconds, 1), "test_texts_per_second": round(len(test) / seconds),
-        "seed": args.seed, "output_dir": str(out),
-    }
-    results["command"] = " ".join(["python"] + sys.argv)  # what to run to get these figures again
-    atomic_write_text(out / "results.json", json.dumps(results, indent=2) + "\n")
-    write_model_card(out, "text-classification", dataset=dataset,
-                     metrics={"accuracy": test_metrics["accuracy"], "macro_f1": test_metrics["macro_f1"]},
-                     training={**args_config, "embeddings": results["embeddings"]})
-    remove_checkpoint(out)
-    print(json.dumps(results), flush=True)
-    return results
+    return train_model(clf, train, dev, config, output_dir=output_dir, resume=resume, accelerator=accelerator)

@@ -6,7 +6,8 @@ ids, and knows how to batch. The recipe and the ``textrnn`` command both call th
 from __future__ import annotations
 
 import hashlib
-import sys
+import logging
+from collections import Counter
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
@@ -16,13 +17,17 @@ import torch
 from .. import tags as tag_schemes
 from ..config import TaggerConfig, TrainingConfig
 from ..frontend import TaggerFrontend
-from ..hub import BIGRAMS_NAME, CHARS_NAME, TOKENIZER_NAME
+from ..hub import BIGRAMS_NAME, CHARS_NAME, LEXICON_NAME, TOKENIZER_NAME
+from ..lexicon import Lexicon
 from ..models.tagger import BiRNNTagger
-from .base import TaskModel, encode_split, fit, initial_embeddings, padded
+from ..errors import DataFormatError
+from .base import (TaskModel, TokenStream, encode_dataset, initial_embeddings, label_index, padded, read_text_lines,
+                   shard_map, warn_unknown)
 from ..vocab import BigramVocab, CharVocab, WordVocab
 
 
 ARCHITECTURE = "birnn-tagger/1"
+logger = logging.getLogger(__name__)
 
 
 class SequenceTagger(TaskModel, TaggerFrontend):
@@ -37,11 +42,12 @@ class SequenceTagger(TaskModel, TaggerFrontend):
     model_class = BiRNNTagger
 
     def __init__(self, model: BiRNNTagger, words: WordVocab, chars: Optional[CharVocab] = None,
-                 bigrams: Optional[BigramVocab] = None):
+                 bigrams: Optional[BigramVocab] = None, lexicon: Optional[Lexicon] = None):
         self.model = model
         self.words = words
         self.chars = chars
         self.bigrams = bigrams
+        self.lexicon = lexicon
         self.config: TaggerConfig = model.config
         self.labels: List[str] = list(model.config.labels)
 
@@ -61,99 +67,142 @@ class SequenceTagger(TaskModel, TaggerFrontend):
         return tuple(p.detach().float().cpu().numpy()
                      for p in (crf.transitions, crf.start_transitions, crf.end_transitions))
 
+    def evaluate(self, dataset, batch_size: int = 256, report: bool = False, accelerator=None) -> Dict[str, Any]:
+        """Entity P/R/F1 (conlleval and strict) against a Dataset with ``tokens`` and ``tags``; with
+        ``report``, also seqeval's per-type table as text (one prediction pass for both). Under
+        several processes each predicts its share and all score the gathered predictions.
+
+        Gold tags in another scheme than the model's (a BIOES file for an IOB2 model) are converted;
+        entity types the model was never trained on are counted, with a warning, as errors."""
+        from ..data import dataset_scheme  # (imported here: loading a model for inference needs neither)
+        from ..training.metrics import entity_report, entity_scores
+
+        names = dataset.features["tags"].feature.names
+        gold = [[names[t] for t in row] for row in dataset["tags"][:]]
+        scheme, source = self.config.scheme, dataset_scheme(dataset)
+        if source and source != scheme:
+            try:
+                gold = [tag_schemes.convert(g, source, scheme) for g in gold]
+            except ValueError as err:
+                raise DataFormatError(dataset_path(dataset), None, f"tags are {source} but the model predicts "
+                                      f"{scheme} tags, and they do not convert ({err})") from None
+            logger.info("%s: gold tags converted from %s to the model's %s", dataset_path(dataset), source, scheme)
+        known = set(tag_schemes.entity_types(self.labels))
+        unknown = Counter(t for g in gold for t, _, _ in tag_schemes.get_spans(g, scheme) if t not in known)
+        warn_unknown("entity types", dict(unknown), dataset_path(dataset))
+        pred = shard_map(lambda part: self.predict(part, batch_size=batch_size), dataset["tokens"][:], accelerator)
+        scores = entity_scores(gold, pred, scheme)
+        if unknown:
+            scores["unknown_entities"] = dict(unknown)
+        if report:
+            scores["report"] = entity_report(gold, pred, scheme)
+        return scores
+
     # persistence -------------------------------------------------------------------------------
+    def encode_for_training(self, dataset):
+        """Labelled rows as model inputs, in a (memory-mapped) Arrow table with a ``length`` column."""
+        return encode_for_training(self, dataset)
+
     def vocabularies(self) -> Dict[str, Any]:
-        return {TOKENIZER_NAME: self.words, CHARS_NAME: self.chars, BIGRAMS_NAME: self.bigrams}
+        return {TOKENIZER_NAME: self.words, CHARS_NAME: self.chars, BIGRAMS_NAME: self.bigrams,
+                LEXICON_NAME: self.lexicon}
 
     @classmethod
     def _assemble(cls, model: BiRNNTagger, folder: Path) -> "SequenceTagger":
         config = model.config
         chars = CharVocab.load(folder / CHARS_NAME) if config.char_encoder != "none" else None
         bigrams = BigramVocab.load(folder / BIGRAMS_NAME) if config.bigram_vocab_size else None
-        return cls(model, WordVocab.load(folder / TOKENIZER_NAME), chars, bigrams)
+        lexicon = Lexicon.load(folder / LEXICON_NAME) if config.lexicon_size else None
+        if lexicon is not None and len(lexicon) != config.lexicon_size:
+            raise DataFormatError(folder / LEXICON_NAME, None, f"holds {len(lexicon) - 1} words but config.json "
+                                  f"says lexicon_size {config.lexicon_size} (entries, padding included)")
+        return cls(model, WordVocab.load(folder / TOKENIZER_NAME), chars, bigrams, lexicon)
 
 
 # building and training -----------------------------------------------------------------------
+def dataset_path(dataset) -> str:
+    """The file a split was read from, for messages ("<dataset>" for one built in code)."""
+    from ..data import read_report
+
+    return read_report(dataset).get("path") or "<dataset>"
+
+
 def build_tagger(train, *, embeddings: Optional[str] = None, extra_pretrained: int = 100_000,
                  lowercase: bool = True, word_dim: int = 100, seed: int = 42, bigrams: bool = False,
                  scheme: Optional[str] = None, embeddings_text: Optional[str] = None,
-                 freeze_embeddings: bool = False, **config: Any) -> SequenceTagger:
-    """A fresh tagger whose vocabularies come from ``train`` (a Dataset of tokens + tags).
+                 freeze_embeddings: bool = False, trust_pickle: bool = False, lexicon: Optional[str] = None,
+                 lexicon_weighting: str = "frequency", lexicon_vectors: str = "word2vec",
+                 **config: Any) -> SequenceTagger:
+    """A fresh tagger whose vocabularies and tags come from ``train`` (a Dataset of tokens + tags),
+    read in batches so that a corpus larger than memory never is in memory.
 
     ``bigrams``: add an embedding of each token with the next (for character-level Chinese NER).
-    ``scheme``: the tag scheme; by default read from the data (IOB2 for B-/I- tags, BMES, ...).
+    ``scheme``: the tag scheme; by default the one the reader recorded, else read off the tags.
+    ``lexicon``: ``jieba`` or a file of ``WORD [FREQUENCY]`` lines; each token then also sees the
+    B/M/E/S sets of the lexicon words matching there (see ``textrnn.lexicon.build_lexicon_features``).
+    The model's tags are those that occur in ``train``: a tag seen only in dev or test is not a class.
     """
-    sentences = train["tokens"]
-    labels = train.features["tags"].feature.names
+    from ..data import dataset_scheme
+
+    sentences = TokenStream(train, "tokens")
+    names = train.features["tags"].feature.names
+    seen = set()
+    for row in TokenStream(train, "tags"):
+        seen.update(row)
+    labels = tag_schemes.sort_labels(names[i] for i in seen)
     vocab, init, word_dim, num_trainable, subwords, ngrams = initial_embeddings(
         sentences, embeddings, extra_pretrained=extra_pretrained, lowercase=lowercase, word_dim=word_dim,
-        seed=seed, embeddings_text=embeddings_text, freeze=freeze_embeddings)
+        seed=seed, embeddings_text=embeddings_text, freeze=freeze_embeddings, trust_pickle=trust_pickle)
     chars = CharVocab.build(sentences) if config.get("char_encoder", "cnn") != "none" else None
     pairs = BigramVocab.build(sentences) if bigrams else None
+    lex, lexicon_init = None, None
+    if lexicon:
+        from ..lexicon import build_lexicon_features
+
+        extra = read_text_lines(embeddings_text) if embeddings_text else []
+        feats = build_lexicon_features(lexicon, sentences, dim=config.get("lexicon_dim", 50), weighting=lexicon_weighting,
+                                       vectors=lexicon_vectors, extra_sentences=extra, seed=seed)
+        lex = feats.lexicon
+        lexicon_init = (torch.tensor(feats.weights), torch.tensor(feats.rows, dtype=torch.int32), feats.vectors)
+        config.update(lexicon_size=len(lex), lexicon_rows=feats.num_rows, lexicon_trainable=feats.num_trainable)
     torch.manual_seed(seed)
+    scheme = scheme or dataset_scheme(train) or tag_schemes.infer_scheme(labels)
     tagger_config = TaggerConfig(vocab_size=len(vocab), labels=tuple(labels), word_dim=word_dim,
                                  num_trainable_words=num_trainable, num_chars=len(chars) if chars else 0,
-                                 bigram_vocab_size=len(pairs) if pairs else 0,
-                                 scheme=scheme or tag_schemes.infer_scheme(labels), **subwords, **config)
-    return SequenceTagger(BiRNNTagger(tagger_config, init, ngrams), vocab, chars, pairs)
+                                 bigram_vocab_size=len(pairs) if pairs else 0, scheme=scheme, **subwords, **config)
+    return SequenceTagger(BiRNNTagger(tagger_config, init, ngrams, lexicon_init), vocab, chars, pairs, lex)
+
+
+def encode_for_training(tagger: SequenceTagger, dataset):
+    """The tagged sentences as model inputs in an Arrow table (see ``encode_dataset``)."""
+    signature = hashlib.sha1(tagger.words.tokenizer.to_str().encode()
+                             + repr(tagger.chars.chars if tagger.chars else None).encode()
+                             + repr(tagger.bigrams.bigrams if tagger.bigrams else None).encode()
+                             + "\n".join(tagger.lexicon.words if tagger.lexicon else []).encode()
+                             + repr(tagger.config.to_dict()).encode()).hexdigest()
+    names = dataset.features["tags"].feature.names
+    index = label_index(names, tagger.labels)
+    missing = [n for n, i in zip(names, index) if i < 0]
+
+    def encode_batch(batch):
+        out = [tagger.encode(tokens) for tokens in batch["tokens"]]
+        cols = {k: [o[k] for o in out] for k in out[0]}
+        cols["tags"] = [[index[t] for t in row] for row in batch["tags"]]
+        if missing and any(t < 0 for row in cols["tags"] for t in row):
+            raise DataFormatError(dataset_path(dataset), None, f"training tags {missing} are not among the "
+                                  f"model's tags ({', '.join(tagger.labels)})")
+        return cols
+
+    import datasets
+
+    tags = datasets.Sequence(datasets.Value("int32"))
+    lexicon = datasets.Sequence(datasets.Sequence(datasets.Value("int64")))
+    return encode_dataset(tagger, dataset, encode_batch, signature, {"tags": tags, "lexicon": lexicon})
 
 
 def train_tagger(tagger: SequenceTagger, train, dev, config: TrainingConfig,
                  output_dir: Optional[str] = None, resume: bool = False, accelerator=None):
     """Train on ``train``, select the best epoch on ``dev`` F1; the tagger ends with its best weights."""
-    signature = hashlib.sha1(tagger.words.tokenizer.to_str().encode()
-                             + repr(tagger.chars.chars if tagger.chars else None).encode()
-                             + repr(tagger.bigrams.bigrams if tagger.bigrams else None).encode()
-                             + repr(tagger.config.to_dict()).encode()).hexdigest()
+    from ..runs import train_model
 
-    def encode_batch(batch):
-        out = [tagger.encode(tokens) for tokens in batch["tokens"]]
-        cols = {k: [o[k] for o in out] for k in out[0]}
-        cols["tags"] = batch["tags"]
-        return cols
-
-    items = encode_split(tagger, train, encode_batch, signature, {"tags": train.features["tags"]})
-    return fit(tagger, items, lambda: tagger.evaluate(dev, batch_size=config.eval_batch_size), config,
-               output_dir, resume, accelerator)
-
-
-def finish_tagging_run(tagger: SequenceTagger, result, tests: Dict[str, Any], args, recipe: str,
-                       dataset: str) -> Dict[str, Any]:
-    """Save the model, score each test set (``{"test": ds, "conllpp_test": ds}``), write results.json
-    and the model card, drop the resume checkpoint, and print the one JSON line scripts read."""
-    import json
-    import time
-
-    from ..hub import write_model_card
-    from ..options import training_config
-    from ..training.trainer import remove_checkpoint
-    from ..utils import atomic_write_text
-
-    out = Path(args.output_dir)
-    tagger.save_pretrained(out)
-    c = tagger.config
-    results: Dict[str, Any] = {
-        "recipe": recipe, "rnn": c.rnn, "crf": c.use_crf, "char_features": c.char_encoder,
-        "bigrams": bool(c.bigram_vocab_size), "embeddings": Path(args.embeddings).name if args.embeddings else "random",
-        "dev_f1": round(result.best_score, 2), "best_epoch": result.best_epoch, "epochs_run": len(result.history),
-        "stopped": result.stopped,
-    }
-    scores = {}
-    for name, data in tests.items():
-        start = time.perf_counter()
-        scores[name] = tagger.evaluate(data)
-        seconds = time.perf_counter() - start
-        results[f"{name}_f1"] = round(scores[name]["f1"], 2)
-        if name == "test":
-            results.update({f"test_{k}": round(scores[name][k], 2) for k in ("strict_f1", "precision", "recall")})
-            results["test_sentences_per_second"] = round(len(data) / seconds)
-    results.update(train_seconds=round(result.train_seconds, 1), seed=args.seed, output_dir=str(out))
-    results["command"] = " ".join(["python"] + sys.argv)  # what to run to get these figures again
-    atomic_write_text(out / "results.json", json.dumps(results, indent=2, ensure_ascii=False) + "\n")
-    test = scores["test"]
-    write_model_card(out, "token-classification", dataset=dataset,
-                     metrics={k: test[k] for k in ("f1", "precision", "recall", "strict_f1")},
-                     training={**training_config(args).to_dict(), "embeddings": results["embeddings"]})
-    remove_checkpoint(out)
-    print(json.dumps(results, ensure_ascii=False), flush=True)
-    return results
+    return train_model(tagger, train, dev, config, output_dir=output_dir, resume=resume, accelerator=accelerator)
