@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -c constraints.txt torch==2.13.0
-	$(PY) -m pip install --quiet -c constraints.txt -e '.[test,serve,chinese]'
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[test,serve,chinese,export]'
 	touch $(STAMP)
 
 demo: setup

@@ -1,12 +1,17 @@
 #!/usr/bin/env python
-"""End-to-end NER pipeline speed: raw strings in, entity dicts out; one JSON line.
+"""End-to-end NER pipeline speed and accuracy, backends side by side: one JSON line.
 
 The CoNLL-2003 test sentences are joined back into plain strings (tokens separated by spaces), so
 the pipeline does all the work a user's call does: pre-tokenization with offsets, encoding,
-batching, BiRNN, CRF Viterbi and span marginals, and building the dicts. Needs a trained model
-folder (recipes/ner_conll2003.py writes one). Run it alone.
+batching, the network, CRF Viterbi and span marginals, and building the dicts. Each variant
+(torch fp32, torch bf16, onnxruntime fp32 and int8) is timed in turn, ``--repeats`` rounds
+interleaved so that the machine's drift hits all alike; the median is reported. Each variant's
+test F1 comes from tagging the gold tokens, and its entities are compared with torch fp32's
+(same spans? largest score difference?). Needs a trained model folder
+(recipes/ner_conll2003.py writes one). Run it alone.
 
     python bench/pipeline_speed.py --model runs/conll03-bilstm-crf
+    python bench/pipeline_speed.py --model runs/conll03-bilstm-crf --variants torch-fp32,onnx-int8
 """
 from __future__ import annotations
 
@@ -16,6 +21,7 @@ import json
 import os
 import platform
 import resource
+import statistics
 import time
 
 import torch
@@ -24,27 +30,60 @@ from textrnn import pipeline
 from textrnn.data import load_corpus
 from textrnn.utils import default_data_dir
 
+VARIANTS = {  # name -> pipeline options
+    "torch-fp32": {},
+    "torch-bf16": {"precision": "bf16"},
+    "onnx-fp32": {"backend": "onnx"},
+    "onnx-int8": {"backend": "onnx", "quantize": "int8"},
+}
+
+
+def compare(reference, entities):
+    """Whether every text has the same spans and labels, and the largest score difference."""
+    same, largest = True, 0.0
+    for ref, got in zip(reference, entities):
+        if [(e["entity_group"], e["start"], e["end"]) for e in ref] != \
+                [(e["entity_group"], e["start"], e["end"]) for e in got]:
+            same = False
+            continue
+        largest = max([largest] + [abs(a["score"] - b["score"]) for a, b in zip(ref, got)])
+    return same, largest
+
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default="runs/conll03-bilstm-crf")
     p.add_argument("--data-dir", default=str(default_data_dir()))
-    p.add_argument("--batch-sizes", default="1,32,256")
+    p.add_argument("--variants", default=",".join(VARIANTS), help=f"any of {', '.join(VARIANTS)}")
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--repeats", type=int, default=3, help="timed rounds per variant (the median is kept)")
     p.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
-    p.add_argument("--precision", choices=("fp32", "bf16"), default="fp32")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
-    texts = [" ".join(tokens) for tokens in load_corpus("conll2003", data_dir=args.data_dir)["test"]["tokens"]]
-    ner = pipeline("ner", model=args.model, precision=args.precision)
+    test = load_corpus("conll2003", data_dir=args.data_dir)["test"]
+    texts = [" ".join(tokens) for tokens in test["tokens"]]
+    names = args.variants.split(",")
+    pipes = {name: pipeline("ner", model=args.model, batch_size=args.batch_size, **VARIANTS[name])
+             for name in names}
+    seconds = {name: [] for name in names}
+    outputs = {}
+    for name, ner in pipes.items():
+        outputs[name] = ner(texts)  # warm-up, and the entities compared below
+    for _ in range(args.repeats):
+        for name, ner in pipes.items():
+            start = time.perf_counter()
+            ner(texts)
+            seconds[name].append(time.perf_counter() - start)
     result = {"bench": "pipeline_speed", "model": args.model, "sentences": len(texts), "threads": args.threads,
-              "precision": args.precision}
-    for batch_size in map(int, args.batch_sizes.split(",")):
-        ner(texts[:512], batch_size=batch_size)  # warm-up
-        start = time.perf_counter()
-        entities = ner(texts, batch_size=batch_size)
-        seconds = time.perf_counter() - start
-        result[f"sentences_per_second_b{batch_size}"] = round(len(texts) / seconds)
-        result["entities"] = sum(map(len, entities))
+              "batch_size": args.batch_size, "repeats": args.repeats}
+    reference = outputs[names[0]]
+    for name in names:
+        speed = len(texts) / statistics.median(seconds[name])
+        same, largest = compare(reference, outputs[name])
+        f1 = pipes[name].model.evaluate(test, batch_size=args.batch_size)["f1"]
+        result[name] = {"sentences_per_second": round(speed), "test_f1": round(f1, 2),
+                        "entities": sum(map(len, outputs[name])),
+                        f"same_spans_as_{names[0]}": same, "largest_score_difference": float(f"{largest:.2g}")}
     result["peak_memory_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     result["machine"] = f"{platform.machine()}, {len(os.sched_getaffinity(0))} cores"
     result["date"] = datetime.date.today().isoformat()

@@ -60,9 +60,11 @@ def get_json(url: str) -> Dict:
 
 
 @contextlib.contextmanager
-def server(model: str, port: int, batch_size: int, wait_ms: float, threads: int, precision: str = "fp32"):
+def server(model: str, port: int, batch_size: int, wait_ms: float, threads: int, precision: str = "fp32",
+           runtime: tuple = ()):
     cmd = [sys.executable, "-m", "textrnn.cli", "serve", model, "--port", str(port), "--max-batch-size",
-           str(batch_size), "--max-wait-ms", str(wait_ms), "--threads", str(threads), "--precision", precision]
+           str(batch_size), "--max-wait-ms", str(wait_ms), "--threads", str(threads), "--precision", precision,
+           *runtime]
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
     process = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
@@ -147,13 +149,18 @@ def main(argv=None) -> Dict:
     p.add_argument("--threads", type=int, default=1,
                    help="the server's torch threads (1: the fastest here in both modes; see docs/benchmarks.md)")
     p.add_argument("--precision", choices=("fp32", "bf16"), default="fp32")
+    p.add_argument("--backend", choices=("torch", "onnx"), help="as textrnn serve --backend")
+    p.add_argument("--quantize", choices=("int8",), help="as textrnn serve --quantize")
     args = p.parse_args(argv)
     requests = encode_requests(conll_sentences(Path(args.data)))
     clients = [int(c) for c in args.clients.split(",")]
+    runtime = (*(("--backend", args.backend) if args.backend else ()),
+               *(("--quantize", args.quantize) if args.quantize else ()))
     runs = []
     for mode in args.modes.split(","):
         batch_size = MODES[mode] or args.max_batch_size
-        with server(args.model, free_port(), batch_size, args.max_wait_ms, args.threads, args.precision) as url:
+        with server(args.model, free_port(), batch_size, args.max_wait_ms, args.threads, args.precision,
+                    runtime) as url:
             port = int(url.rsplit(":", 1)[1])
             for n in clients:
                 asyncio.run(drive(port, requests, n, args.warmup))
@@ -169,7 +176,7 @@ def main(argv=None) -> Dict:
                 runs.append(run)
     rate = {(r["mode"], r["clients"]): r["requests_per_second"] for r in runs}
     summary = {"bench": "serve_load", "model": args.model, "sentences": len(requests), "threads": args.threads,
-               "precision": args.precision, "seconds_per_run": args.seconds, "runs": runs}
+               "precision": args.precision, "backend": args.backend, "quantize": args.quantize, "seconds_per_run": args.seconds, "runs": runs}
     for n in clients:
         if ("dynamic", n) in rate and ("batch1", n) in rate:
             summary[f"speedup_at_{n}_clients"] = round(rate["dynamic", n] / rate["batch1", n], 2)

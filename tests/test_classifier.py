@@ -106,10 +106,20 @@ def test_classification_scores_and_confusion_png(tmp_path):
         image.verify()
 
 
-def test_empty_text_is_a_clear_error():
+def test_empty_text_reads_as_one_unknown_word_and_never_fails_the_batch():
+    torch.manual_seed(5)
     clf = build_classifier(classification_dataset(), **SMALL)
-    with pytest.raises(ValueError, match="empty text"):
-        clf.predict(["   "])
+    texts = ["a wonderful , moving film", "", "   ", "dull and lifeless"]
+    together = clf.predict(texts)
+    assert together[1] == together[2] == clf.predict(["zzzunknownzzz"])[0]  # one <unk>, as documented
+    assert [together[0], together[3]] == clf.predict([texts[0], texts[3]])
+    assert clf.encode("") == {"words": [1]}
+
+
+def test_lone_surrogate_is_replaced_not_an_encoding_error():
+    clf = build_classifier(classification_dataset(), **SMALL)
+    assert clf.tokenize("bad \ud800 text") == ["bad", "\ufffd", "text"]
+    assert len(clf.predict(["\ud800", "good film"])) == 2
 
 
 def test_pickle_in_place_of_safetensors_is_refused(tmp_path):

@@ -1,9 +1,10 @@
-"""The ``textrnn`` command: train, evaluate, predict, embeddings, push.
+"""The ``textrnn`` command: train, evaluate, predict, export, embeddings, push.
 
     textrnn train ner --train train.conll --dev dev.conll --embeddings glove.6B.50d.txt.gz --output-dir runs/ner
     textrnn train classify --train train.csv --output-dir runs/clf
     textrnn evaluate runs/ner --test test.conll
     textrnn predict runs/ner < sentences.txt
+    textrnn export runs/ner --format onnx --output runs/ner-onnx
     textrnn embeddings train corpus.txt --method fasttext --output vectors.bin
     textrnn push runs/ner my-org/my-ner
     textrnn check train.conll dev.conll
@@ -110,6 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--batch-size", type=int, default=256)
     ev.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
                     help="bf16: bfloat16 inference, about twice as fast on CPUs with AVX-512 BF16")
+    _add_runtime_args(ev)
     ev.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... (default %(default)s)")
     _add_data_args(ev, "any")
 
@@ -119,7 +121,15 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--batch-size", type=int, default=256)
     pr.add_argument("--aggregation", choices=("simple", "none"), default="simple", help="NER: spans or tokens")
     pr.add_argument("--top-k", type=int, default=1, help="classification: how many labels (0 = all)")
+    pr.add_argument("--precision", choices=("fp32", "bf16"), default="fp32", help="as for evaluate")
+    _add_runtime_args(pr)
     pr.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... (default %(default)s)")
+
+    ex = commands.add_parser("export", help="export a model to ONNX, to run on onnxruntime without torch")
+    ex.add_argument("model", help="model folder or hub id")
+    ex.add_argument("--format", choices=("onnx",), default="onnx")
+    ex.add_argument("--output", required=True, help="folder to write (replaced whole if it exists)")
+    ex.add_argument("--quantize", choices=("int8",), help="int8 weights (onnxruntime dynamic quantization)")
 
     ck = commands.add_parser("check", help="read data files as training would; print their format, tag scheme "
                              "and statistics, or the first problem as file:line")
@@ -156,6 +166,28 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_runtime_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--backend", choices=("torch", "onnx"),
+                   help="onnx: run on onnxruntime (default: onnx for an exported folder, else torch)")
+    p.add_argument("--quantize", choices=("int8",), help="int8 weights on onnxruntime (implies --backend onnx)")
+
+
+def _load(args):
+    from .tasks import load_model
+
+    model = load_model(args.model, device=args.device, backend=args.backend, quantize=args.quantize)
+    model.precision = args.precision
+    model.autocast()  # validates the precision for this backend
+    return model
+
+
+def cmd_export(args) -> Dict:
+    from .export import export_model
+
+    folder = export_model(args.model, args.output, format=args.format, quantize=args.quantize)
+    return {"model": args.model, "output": str(folder), "format": args.format, "quantize": args.quantize}
+
+
 def _add_serve_parser(commands) -> None:
     from .serve.settings import ServeSettings
 
@@ -175,6 +207,7 @@ def _add_serve_parser(commands) -> None:
     sv.add_argument("--threads", type=int, help="torch threads for the model (default: torch's choice; "
                     "on 2 cores, 1 served most, see docs/benchmarks.md)")
     sv.add_argument("--precision", choices=("fp32", "bf16"), default="fp32")
+    _add_runtime_args(sv)
 
 
 def _splits(args) -> Dict[str, str]:
@@ -206,10 +239,8 @@ def cmd_train(args) -> None:
 
 def cmd_evaluate(args) -> Dict:
     from .data import load_corpus
-    from .tasks import load_model
 
-    model = load_model(args.model, device=args.device)
-    model.precision = args.precision
+    model = _load(args)
     data = load_corpus({"test": args.test}, **_data_kwargs(args))["test"]
     if "tags" in data.column_names:
         metrics = model.evaluate(data, batch_size=args.batch_size, report=True)
@@ -225,11 +256,11 @@ def cmd_evaluate(args) -> Dict:
 
 def cmd_predict(args) -> None:
     from .pipelines import pipeline
-    from .tasks import load_model
 
-    model = load_model(args.model, device=args.device)
+    model = _load(args)
     is_tagger = model.config.architecture.startswith("birnn-tagger")
-    pipe = pipeline("ner" if is_tagger else "text-classification", model=model, batch_size=args.batch_size)
+    pipe = pipeline("ner" if is_tagger else "text-classification", model=model, batch_size=args.batch_size,
+                    precision=args.precision)
     from .data.text import decode_lines
 
     stream = sys.stdin.buffer if args.input == "-" else open(args.input, "rb")
@@ -304,7 +335,8 @@ def cmd_serve(args) -> None:
 
     settings = ServeSettings(args.max_batch_size, args.max_wait_ms, args.max_body_bytes, args.max_input_chars,
                              args.threads)
-    run(ServedModel(args.model, precision=args.precision), args.host, args.port, settings)
+    served = ServedModel(args.model, precision=args.precision, backend=args.backend, quantize=args.quantize)
+    run(served, args.host, args.port, settings)
 
 
 def cmd_push(args) -> Dict:
@@ -320,10 +352,11 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     setup_logging(args.verbose)
     handlers = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict,
-                "embeddings": cmd_embeddings, "push": cmd_push, "check": cmd_check, "serve": cmd_serve}
+                "embeddings": cmd_embeddings, "push": cmd_push, "check": cmd_check, "serve": cmd_serve,
+                "export": cmd_export}
     try:
         summary = handlers[args.command](args)
-    except (TextrnnError, FileNotFoundError, ValueError) as err:
+    except (TextrnnError, FileNotFoundError, ValueError, ImportError) as err:
         print(f"textrnn {args.command}: error: {_flag_words(str(err))}", file=sys.stderr)
         return 2
     if summary is not None:

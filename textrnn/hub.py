@@ -12,14 +12,15 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional
 
-import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
 
 from .errors import ConfigError, DataFormatError
 from .utils import FILE_MODE, PathLike, atomic_write_text, fsync_dir, fsync_file
+
+if TYPE_CHECKING:
+    import torch
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +49,8 @@ def write_model_folder(path: PathLike, config: Dict[str, Any], state_dict: Dict[
     loading error points at (moving them back restores the old model). The next save clears such
     leftovers: two saves into one folder at the same time are not supported.
     """
+    from safetensors.torch import save_file  # torch only where weights are (exported models run without)
+
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
     _remove_leftovers(path)
@@ -144,6 +147,8 @@ def read_config(folder: Path) -> Dict[str, Any]:
 
 def read_weights(folder: Path) -> Dict[str, torch.Tensor]:
     """model.safetensors; a pickle in its place is refused, never loaded."""
+    from safetensors.torch import load_file
+
     path = folder / WEIGHTS_NAME
     if not path.exists():
         pickles = [p.name for p in folder.iterdir() if p.suffix in PICKLE_SUFFIXES]
@@ -188,6 +193,8 @@ def check_weights(model_class: Any, config: Any, weights: Dict[str, torch.Tensor
     so a vocab_size edited to a billion is an error, not an allocation) and name the fields."""
     path = folder / CONFIG_NAME
     try:
+        import torch
+
         with torch.device("meta"):
             expected = {k: tuple(v.shape) for k, v in model_class(config).state_dict().items()}
     except NotImplementedError:  # an operation without a meta kernel: load_state still checks

@@ -8,9 +8,10 @@ CJK split per character) travel inside ``tokenizer.json``, so the file also load
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers
 
@@ -41,11 +42,35 @@ def text_pre_tokenizer() -> pre_tokenizers.PreTokenizer:
 
 
 def pre_tokenize(text: str) -> List[Tuple[str, Tuple[int, int]]]:
-    """``"U.S. troops"`` -> ``[("U.S.", (0, 4)), ("troops", (5, 11))]``."""
-    return _PRE_TOKENIZER.pre_tokenize_str(text)
+    """``"U.S. troops"`` -> ``[("U.S.", (0, 4)), ("troops", (5, 11))]``, by today's pattern (a saved
+    model tokenizes with its own: ``WordVocab.pre_tokenize``)."""
+    return _pre_tokenize_with(_PRE_TOKENIZER, text)
 
 
 _PRE_TOKENIZER = text_pre_tokenizer()
+_SURROGATES = re.compile("[\ud800-\udfff]")
+
+
+def without_surrogates(text: str) -> str:
+    """Lone surrogates (``"\\ud800"``, which no UTF-8 text can hold) as U+FFFD, one for one, so
+    character offsets stay those of the original string."""
+    return _SURROGATES.sub("\ufffd", text)
+
+
+def _pre_tokenize_with(pre_tokenizer, text: str) -> List[Tuple[str, Tuple[int, int]]]:
+    try:
+        return pre_tokenizer.pre_tokenize_str(text)
+    except UnicodeEncodeError:  # a lone surrogate cannot cross into Rust
+        return pre_tokenizer.pre_tokenize_str(without_surrogates(text))
+
+
+def _surrogate_safe(normalize: Callable[[str], str]) -> Callable[[str], str]:
+    def safe(word: str) -> str:
+        try:
+            return normalize(word)
+        except UnicodeEncodeError:
+            return normalize(without_surrogates(word))
+    return safe
 
 
 def _normalizer(lowercase: bool, digits_to_zero: bool,
@@ -66,7 +91,11 @@ class WordVocab:
         self._ids: Dict[str, int] = tokenizer.get_vocab()
         if self._ids.get(PAD) != 0 or self._ids.get(UNK) != 1:
             raise DataFormatError(None, None, f"a word vocabulary must map {PAD} to 0 and {UNK} to 1")
-        self._normalize = tokenizer.normalizer.normalize_str if tokenizer.normalizer else (lambda w: w)
+        normalizer = tokenizer.normalizer
+        self._normalize = _surrogate_safe(normalizer.normalize_str if normalizer else without_surrogates)
+        # The pre-tokenizer saved with the model, not today's pattern: a model keeps the
+        # tokenization it was trained with (files without one fall back to the default).
+        self._pre_tokenizer = tokenizer.pre_tokenizer or _PRE_TOKENIZER
         self._cache: Dict[str, int] = {}
         self.counts: Counter = Counter()  # training frequencies of normalised words, when built here
 
@@ -113,6 +142,10 @@ class WordVocab:
 
     def normalize(self, word: str) -> str:
         return self._normalize(word)
+
+    def pre_tokenize(self, text: str) -> List[Tuple[str, Tuple[int, int]]]:
+        """Raw text -> (token, (start, end)) by this vocabulary's own saved pre-tokenizer."""
+        return _pre_tokenize_with(self._pre_tokenizer, text)
 
     def id(self, word: str) -> int:
         """The id of one (already pre-tokenized) word; unknown words map to 1."""

@@ -1,7 +1,10 @@
-"""BiLSTM/BiGRU sequence tagger: words (+ characters) -> encoder -> emissions -> CRF or softmax."""
+"""BiLSTM/BiGRU sequence tagger: words (+ characters) -> encoder -> emissions -> CRF or softmax.
+
+Inference decodes the emissions with textrnn.decoding (numpy, shared with the ONNX backend);
+``decode`` here is the torch reference."""
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -29,8 +32,9 @@ class BiRNNTagger(nn.Module):
     """One frozen config builds it; ``loss(batch)`` trains it and ``decode(batch)`` tags with it.
 
     A batch holds ``words`` (batch, seq), ``lengths`` (batch,), ``mask`` (batch, seq), ``chars``
-    (real_tokens, word_len) for the real tokens in row-major order, ``lexicon`` (batch, seq, k)
-    codes of the lexicon words at each token when the config has a lexicon, and for training ``tags``.
+    (words, word_len) for each distinct word of the batch with ``char_index`` (batch, seq) its row
+    for each position (padding: ``len(chars)``), ``lexicon`` (batch, seq, k) codes of the lexicon
+    words at each token when the config has a lexicon, and for training ``tags``.
 
     ``lexicon``: the lexicon's entry weights, entry rows and initial vectors (``LexiconFeatures``).
     """
@@ -63,17 +67,16 @@ class BiRNNTagger(nn.Module):
             self.crf = CRF(config.num_tags, *constraints)
 
     def emissions(self, batch: Batch) -> torch.Tensor:
-        words, mask = batch["words"], batch["mask"]
+        words = batch["words"]
         x = self.words(words, batch.get("oov_positions"), batch.get("oov_buckets"))  # (batch, seq, word_dim)
         if self.bigrams is not None:
             x = torch.cat([x, self.bigrams(batch["bigrams"])], dim=-1)  # (batch, seq, word_dim + bigram_dim)
         if self.lexicon is not None:
             x = torch.cat([x, self.lexicon(batch["lexicon"]).to(x.dtype)], dim=-1)  # (batch, seq, ... + 4 * lexicon_dim)
         if self.chars is not None:
-            feats = self.chars(batch["chars"])  # (real_tokens, char_features)
-            char_x = feats.new_zeros(*mask.shape, feats.size(-1))  # (batch, seq, char_features)
-            char_x[mask] = feats
-            x = torch.cat([x, char_x.to(x.dtype)], dim=-1)  # (batch, seq, input)
+            feats = self.chars(batch["chars"])  # (distinct words, char_features)
+            feats = torch.cat([feats, feats.new_zeros(1, feats.size(1))])  # + a zero row for padding
+            x = torch.cat([x, feats[batch["char_index"]].to(x.dtype)], dim=-1)  # (batch, seq, input)
         h = self.encoder(self.dropout(x), batch["lengths"])  # (batch, seq, 2 * hidden)
         return self.proj(self.dropout(h))  # (batch, seq, num_tags)
 
@@ -97,35 +100,3 @@ class BiRNNTagger(nn.Module):
             return self.crf.decode(emissions, mask)
         best = emissions.argmax(dim=-1)  # (batch, seq)
         return [row[:n].tolist() for row, n in zip(best, batch["lengths"].tolist())]
-
-    def posteriors(self, batch: Batch) -> Tuple[Dict[str, Any], List[List[int]], torch.Tensor]:
-        """What span scoring needs (emissions, mask, forward-backward scores), the best tag ids,
-        and per-token tag probabilities (CRF marginals or softmax)."""
-        emissions, mask = self.emissions(batch), batch["mask"]
-        state: Dict[str, Any] = {"emissions": emissions, "mask": mask}
-        if self.crf is not None:
-            state["scores"] = self.crf.forward_backward(emissions, mask)  # computed once, used twice
-            probs = self.crf.marginals(emissions, mask, scores=state["scores"])
-            return state, self.crf.decode(emissions, mask), probs
-        probs = emissions.softmax(dim=-1)  # (batch, seq, num_tags)
-        paths = [row[:n].tolist() for row, n in zip(probs.argmax(-1), batch["lengths"].tolist())]
-        return state, paths, probs
-
-    def span_probabilities(self, state: Dict[str, Any], probs: torch.Tensor,
-                           spans: List[Tuple[int, int, List[int], List[int]]]) -> List[float]:
-        """P(span has these tags and ends there): exact CRF span marginals, or for softmax tags the
-        product of the tokens' probabilities times that of the next tag not continuing the span."""
-        mask = state["mask"]
-        if self.crf is not None:
-            return self.crf.span_probabilities(state["emissions"], mask, spans, scores=state["scores"])
-        lengths = mask.sum(dim=1).tolist()
-        out = []
-        for b, first, path, stop_not in spans:
-            p = 1.0
-            for k, tag in enumerate(path):
-                p *= float(probs[b, first + k, tag])
-            nxt = first + len(path)
-            if nxt < lengths[b] and stop_not:
-                p *= 1.0 - float(probs[b, nxt, stop_not].sum())
-            out.append(p)
-        return out

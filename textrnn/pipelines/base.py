@@ -9,8 +9,7 @@ from __future__ import annotations
 import itertools
 from typing import Any, Iterator, List
 
-import torch
-
+from ..frontend import gc_paused
 
 class Pipeline:
     """Subclasses define ``preprocess(text)``, ``_forward(prepared_list)`` and ``postprocess``."""
@@ -43,10 +42,10 @@ class Pipeline:
         for i, text in enumerate(texts):
             if not isinstance(text, str):
                 raise TypeError(f"input {i} is a {type(text).__name__}; expected a string")
-        prepared = [self.preprocess(text, **options) for text in texts]
-        with torch.inference_mode():
-            outputs = self._forward(prepared, batch_size, **options)
-        return [self.postprocess(p, o, **options) for p, o in zip(prepared, outputs)]
+        with gc_paused():  # see there: a full collection costs more than a batch of inference
+            prepared = [self.preprocess(text, **options) for text in texts]
+            outputs = self._forward(prepared, batch_size, **options)  # the model runs its own inference context
+            return [self.postprocess(p, o, **options) for p, o in zip(prepared, outputs)]
 
     def preprocess(self, text: str, **options: Any):  # pragma: no cover - abstract
         raise NotImplementedError

@@ -6,23 +6,25 @@ segment; offsets refer to the whole input, and nothing is truncated.
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List, Sequence, Tuple
 
-from ..vocab import pre_tokenize
 from .base import Pipeline
 
 SENTENCE_END = {".", "!", "?", "。", "！", "？", "；", ";"}
 
 
-def segments(tokens: List[str], max_tokens: int) -> List[Tuple[int, int]]:
+def segments(tokens: Sequence[str], max_tokens: int) -> List[Tuple[int, int]]:
     """(start, end) token ranges: sentence ends close a segment; none is longer than max_tokens."""
+    if max_tokens < 1:
+        raise ValueError(f"max_tokens must be at least 1; got {max_tokens}")
     out, start = [], 0
-    for i, token in enumerate(tokens):
-        if token in SENTENCE_END or i + 1 - start >= max_tokens:
-            out.append((start, i + 1))
-            start = i + 1
-    if start < len(tokens):
-        out.append((start, len(tokens)))
+    for end in [i + 1 for i, token in enumerate(tokens) if token in SENTENCE_END] + [len(tokens)]:
+        while end - start > max_tokens:
+            out.append((start, start + max_tokens))
+            start += max_tokens
+        if end > start:
+            out.append((start, end))
+            start = end
     return out
 
 
@@ -33,10 +35,9 @@ class TokenClassificationPipeline(Pipeline):
     task = "ner"
 
     def preprocess(self, text: str, max_tokens: int = 256, **_: Any) -> Dict[str, Any]:
-        pieces = pre_tokenize(text)
-        tokens = [t for t, _ in pieces]
-        return {"text": text, "tokens": tokens, "offsets": [o for _, o in pieces],
-                "segments": segments(tokens, max_tokens)}
+        pieces = self.model.pre_tokenize(text)  # the model's own saved pre-tokenizer
+        tokens, offsets = zip(*pieces) if pieces else ((), ())
+        return {"text": text, "tokens": tokens, "offsets": offsets, "segments": segments(tokens, max_tokens)}
 
     def _forward(self, prepared: List[Dict], batch_size: int, **_: Any) -> List[Tuple]:
         """Per input: its tags, token scores and spans, segments stitched back with token offsets."""

@@ -1,18 +1,20 @@
 """What taggers and classifiers share: batching for inference, Dataset encoding, the training call."""
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
+import os
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
+import numpy as np
 import torch
 
+from .. import frontend
 from ..errors import DataFormatError
 from ..hub import (TOKENIZER_NAME, check_vocabularies, check_weights, load_config, load_state, read_config,
                    read_weights, resolve_folder, write_model_folder)
-from ..subwords import ngram_buckets
-from ..training.batching import BucketBatchSampler
 from ..utils import resolve_device
 from ..vocab import WordVocab, pre_tokenize
 
@@ -22,7 +24,8 @@ logger = logging.getLogger(__name__)
 
 
 class TaskModel:
-    """An nn.Module plus what turns strings into its tensors (``encode``, ``collate``)."""
+    """An nn.Module plus what turns strings into its tensors: the string side comes from
+    ``textrnn.frontend`` (shared with the ONNX backend), this class runs the module on it."""
 
     architecture = ""
     model: torch.nn.Module
@@ -38,6 +41,16 @@ class TaskModel:
         device = next(self.model.parameters()).device.type
         return torch.autocast(device, dtype=torch.bfloat16, enabled=self.precision == "bf16")
 
+    @contextlib.contextmanager
+    def inference(self):
+        """Eval mode for the duration (restored afterwards)."""
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            yield
+        finally:
+            self.model.train(was_training)
+
     @property
     def device(self) -> torch.device:
         return next(self.model.parameters()).device
@@ -47,44 +60,39 @@ class TaskModel:
         self.model.to(resolve_device(device))
         return self
 
-    def encode_words(self, tokens: Sequence[str]) -> Item:
-        """Word ids, and for unknown words the fastText n-gram rows when the model carries them."""
-        ids = self.words.encode(tokens)
-        item: Item = {"words": ids}
-        c = self.config
-        if c.subword_buckets:
-            normalize = self.words.normalize
-            item["oov"] = [[i, *ngram_buckets(normalize(tokens[i]), c.subword_min_n, c.subword_max_n,
-                                              c.subword_buckets)] for i, w in enumerate(ids) if w == 1]
-        return item
+    def overlap_network(self) -> bool:
+        """Only on the CPU, and only when torch leaves a core free: its spinning OpenMP threads
+        slow down when a Python thread runs beside them on every core (see ``network_batches``).
+        On a GPU the kernels already run asynchronously to the Python that feeds them."""
+        if self.device.type != "cpu":
+            return False
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        return torch.get_num_threads() < cores
 
-    def collate_words(self, items: Sequence[Item]) -> Dict[str, torch.Tensor]:
-        """words (batch, seq), lengths, mask, and the n-gram rows of unknown words if any."""
-        lengths = [len(it["words"]) for it in items]
-        longest = max(lengths)
-        batch = {"words": padded([it["words"] for it in items], longest), "lengths": torch.tensor(lengths)}
-        batch["mask"] = torch.arange(longest).unsqueeze(0) < batch["lengths"].unsqueeze(1)
-        if self.config.subword_buckets:
-            oov = [(row * longest + entry[0], entry[1:]) for row, it in enumerate(items) for entry in it["oov"]]
-            width = max((len(b) for _, b in oov), default=1) or 1
-            batch["oov_positions"] = torch.tensor([p for p, _ in oov], dtype=torch.long)
-            batch["oov_buckets"] = torch.tensor([list(b) + [-1] * (width - len(b)) for _, b in oov],
-                                                dtype=torch.long).view(len(oov), width)
+    def run_module(self, method: Callable[[Dict[str, torch.Tensor]], torch.Tensor], arrays) -> np.ndarray:
+        """``method`` (e.g. ``self.model.emissions``) on a batch of frontend arrays, as float32 numpy,
+        without autograd and under the precision's autocast (both are per thread, so they are
+        entered here, in whichever thread runs the batch)."""
+        device = next(self.model.parameters()).device
+        with torch.inference_mode(), self.autocast():
+            batch = {k: torch.from_numpy(v).to(device) for k, v in arrays.items()}
+            return method(batch).float().cpu().numpy()
+
+    def collate(self, items: Sequence[Item]) -> Dict[str, torch.Tensor]:
+        """One padded batch of tensors for the module (training and inference alike)."""
+        batch = {k: torch.from_numpy(v) for k, v in self.arrays(items).items()}
+        batch.update(self.collate_targets(items))
         return batch
 
-    def encode(self, example) -> Item:  # pragma: no cover - abstract
-        raise NotImplementedError
-
-    def collate(self, items: Sequence[Item]) -> Dict[str, torch.Tensor]:  # pragma: no cover
+    def collate_targets(self, items: Sequence[Item]) -> Dict[str, torch.Tensor]:  # pragma: no cover
+        """The training targets of a batch, if its items carry them."""
         raise NotImplementedError
 
     def batches(self, items: Sequence[Item], batch_size: int) -> Iterator[Tuple[List[int], Dict]]:
         """(indices, batch on the model's device) over length-sorted items, for inference."""
-        sampler = BucketBatchSampler([len(it["words"]) for it in items], batch_size, shuffle=False)
         device = next(self.model.parameters()).device
-        for indices in sampler:
-            batch = self.collate([items[i] for i in indices])
-            yield indices, {k: v.to(device) for k, v in batch.items()}
+        for indices, arrays in self.array_batches(items, batch_size):
+            yield indices, {k: torch.from_numpy(v).to(device) for k, v in arrays.items()}
 
     task = ""  # the Hugging Face task name written into config.json
     config_class: Any = None
@@ -139,7 +147,7 @@ class TaskModel:
 
 def padded(rows: Sequence[Sequence[int]], width: int) -> torch.Tensor:
     """Rows of ids, right-padded with 0 to ``width``, as one LongTensor."""
-    return torch.tensor([list(r) + [0] * (width - len(r)) for r in rows], dtype=torch.long)
+    return torch.from_numpy(frontend.padded(rows, width))
 
 
 class TokenStream:

@@ -10,15 +10,16 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
+import numpy as np
 import torch
 
 from ..config import ClassifierConfig, TrainingConfig
+from ..frontend import ClassifierFrontend
 from ..hub import BIGRAMS_NAME, TOKENIZER_NAME
 from ..models.classifier import BiRNNClassifier
-from ..training.metrics import classification_scores, multilabel_scores
 from ..vocab import BigramVocab, WordVocab, pre_tokenize
 from ..errors import DataFormatError
-from .base import (TaskModel, TokenStream, encode_dataset, initial_embeddings, label_index, padded, shard_map,
+from .base import (TaskModel, TokenStream, encode_dataset, initial_embeddings, label_index, shard_map,
                    warn_unknown)
 from .tagging import dataset_path
 
@@ -30,8 +31,11 @@ def tokenize(text: str) -> List[str]:
     return [token for token, _ in pre_tokenize(text)]
 
 
-class TextClassifier(TaskModel):
-    """``clf.predict(["A stirring, funny film."])`` -> ``[{"label": "positive", "score": 0.93}]``."""
+class TextClassifier(TaskModel, ClassifierFrontend):
+    """``clf.predict(["A stirring, funny film."])`` -> ``[{"label": "positive", "score": 0.93}]``.
+
+    Strings to arrays and labels come from ``ClassifierFrontend`` (shared with the ONNX
+    backend); this class runs the torch module on the arrays."""
 
     architecture = ARCHITECTURE
     task = "text-classification"
@@ -45,57 +49,22 @@ class TextClassifier(TaskModel):
         self.config: ClassifierConfig = model.config
         self.labels: List[str] = list(model.config.labels)
 
-    def encode(self, text: str) -> Dict[str, List]:
-        tokens = tokenize(text)
-        if not tokens:
-            raise ValueError(f"cannot classify an empty text: {text!r} has no tokens")
-        item = self.encode_words(tokens)
-        if self.bigrams is not None:
-            item["bigrams"] = self.bigrams.encode(tokens)
-        return item
+    def collate_targets(self, items: Sequence[Dict[str, Any]]) -> Dict[str, torch.Tensor]:
+        return {"labels": torch.tensor([it["labels"] for it in items])} if "labels" in items[0] else {}
 
-    def collate(self, items: Sequence[Dict[str, Any]]) -> Dict[str, torch.Tensor]:
-        batch = self.collate_words(items)
-        if self.bigrams is not None:
-            batch["bigrams"] = padded([it["bigrams"] for it in items], batch["words"].size(1))
-        if "labels" in items[0]:
-            batch["labels"] = torch.tensor([it["labels"] for it in items])
-        return batch
+    def probability_scores(self, arrays) -> np.ndarray:
+        return self.run_module(self.model.probabilities, arrays)
 
-    @torch.inference_mode()
     def predict_proba(self, texts: Sequence[str], batch_size: int = 256) -> torch.Tensor:
         """(texts, num_labels) probabilities, in input order."""
-        was_training = self.model.training
-        self.model.eval()
-        items = [self.encode(t) for t in list(texts)]  # list(): a datasets Column decodes row by row
-        out = torch.zeros(len(items), len(self.labels))
-        with self.autocast():
-            for indices, batch in self.batches(items, batch_size):
-                out[indices] = self.model.probabilities(batch).float().cpu()
-        self.model.train(was_training)
-        return out
-
-    def predict(self, texts: Sequence[str], batch_size: int = 256, top_k: Optional[int] = 1):
-        """Single-label: the best label (or the ``top_k`` best, ``None`` for all) with its score.
-        Multi-label: every label whose probability reaches its threshold."""
-        probs = self.predict_proba(texts, batch_size)
-        results = []
-        for row in probs.tolist():
-            ranked = sorted(zip(self.labels, row), key=lambda kv: -kv[1])
-            if self.config.multi_label:
-                thresholds = self.config.thresholds or (0.5,) * len(self.labels)
-                limit = dict(zip(self.labels, thresholds))
-                results.append([{"label": k, "score": v} for k, v in ranked if v >= limit[k]])
-            elif top_k == 1:
-                results.append({"label": ranked[0][0], "score": ranked[0][1]})
-            else:
-                results.append([{"label": k, "score": v} for k, v in ranked[:top_k]])
-        return results
+        return torch.from_numpy(self.probabilities(texts, batch_size))
 
     def evaluate(self, dataset, batch_size: int = 256, accelerator=None) -> Dict[str, Any]:
         """Accuracy, macro-F1, per-class P/R/F1 and the confusion matrix (percent). Under several
         processes each predicts its share and all score the gathered predictions. Gold labels the
         model was never trained on are counted, with a warning, as errors."""
+        from ..training.metrics import classification_scores, multilabel_scores
+
         texts = dataset["text"][:]
         rows = shard_map(lambda part: self.predict_proba(part, batch_size).tolist(), texts, accelerator)
         probs = torch.tensor(rows, dtype=torch.float32).view(len(texts), len(self.labels))

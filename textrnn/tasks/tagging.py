@@ -9,17 +9,17 @@ import hashlib
 import logging
 from collections import Counter
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence
 
+import numpy as np
 import torch
 
 from .. import tags as tag_schemes
 from ..config import TaggerConfig, TrainingConfig
+from ..frontend import TaggerFrontend
 from ..hub import BIGRAMS_NAME, CHARS_NAME, LEXICON_NAME, TOKENIZER_NAME
 from ..lexicon import Lexicon
 from ..models.tagger import BiRNNTagger
-from ..training.metrics import entity_report, entity_scores
-from ..data import dataset_scheme
 from ..errors import DataFormatError
 from .base import (TaskModel, TokenStream, encode_dataset, initial_embeddings, label_index, padded, read_text_lines,
                    shard_map, warn_unknown)
@@ -30,8 +30,11 @@ ARCHITECTURE = "birnn-tagger/1"
 logger = logging.getLogger(__name__)
 
 
-class SequenceTagger(TaskModel):
-    """``tagger.predict([["EU", "rejects", "German", "call"]])`` -> ``[["B-ORG", "O", "B-MISC", "O"]]``."""
+class SequenceTagger(TaskModel, TaggerFrontend):
+    """``tagger.predict([["EU", "rejects", "German", "call"]])`` -> ``[["B-ORG", "O", "B-MISC", "O"]]``.
+
+    Strings to arrays and decoding come from ``TaggerFrontend`` (shared with the ONNX backend);
+    this class runs the torch module on the arrays."""
 
     architecture = ARCHITECTURE
     task = "token-classification"
@@ -48,95 +51,21 @@ class SequenceTagger(TaskModel):
         self.config: TaggerConfig = model.config
         self.labels: List[str] = list(model.config.labels)
 
-    # strings -> tensors ------------------------------------------------------------------------
-    def encode(self, tokens: Sequence[str]) -> Dict[str, List]:
-        item = self.encode_words(tokens)
-        if self.bigrams is not None:
-            item["bigrams"] = self.bigrams.encode(tokens)
-        if self.chars is not None:
-            n = self.config.max_word_length
-            item["chars"] = [self.chars.encode_word(t, n) for t in tokens]
-        if self.lexicon is not None:  # per token, the codes of its B/M/E/S lexicon words
-            item["lexicon"] = self.lexicon.codes(tokens)
-        return item
+    def collate_targets(self, items: Sequence[Dict[str, List]]) -> Dict[str, torch.Tensor]:
+        """Gold ``tags`` (batch, seq) when the items carry them (training); see BiRNNTagger for the keys."""
+        if "tags" not in items[0]:
+            return {}
+        return {"tags": padded([it["tags"] for it in items], max(len(it["tags"]) for it in items))}
 
-    def collate(self, items: Sequence[Dict[str, List]]) -> Dict[str, torch.Tensor]:
-        """Pad a list of encoded sentences into one batch (see BiRNNTagger for the keys)."""
-        if any(not it["words"] for it in items):
-            raise ValueError("cannot tag an empty sentence: every sentence needs at least one token")
-        batch = self.collate_words(items)
-        longest = batch["words"].size(1)
-        if self.bigrams is not None:
-            batch["bigrams"] = padded([it["bigrams"] for it in items], longest)
-        if self.chars is not None:
-            # (real_tokens, word_len): only real tokens get character features
-            flat = [w for it in items for w in it["chars"]]
-            batch["chars"] = padded(flat, max(map(len, flat)))
-        if self.lexicon is not None:
-            batch["lexicon"] = padded_codes([it["lexicon"] for it in items], longest)
-        if "tags" in items[0]:
-            batch["tags"] = padded([it["tags"] for it in items], longest)
-        return batch
+    def emission_scores(self, arrays) -> np.ndarray:
+        return self.run_module(self.model.emissions, arrays)
 
-    # prediction --------------------------------------------------------------------------------
-    @torch.inference_mode()
-    def predict(self, sentences: Sequence[Sequence[str]], batch_size: int = 256,
-                with_scores: bool = False):
-        """Tags for each sentence (a list of tokens), in input order; with per-token confidences."""
-        results = self._decode(sentences, batch_size, scores=with_scores, spans=False)
-        tags = [r[0] for r in results]
-        return (tags, [r[1] for r in results]) if with_scores else tags
-
-    @torch.inference_mode()
-    def predict_entities(self, sentences: Sequence[Sequence[str]], batch_size: int = 256):
-        """Per sentence: (tags, token scores, [(label, first, end, span probability)]); end is exclusive."""
-        return self._decode(sentences, batch_size, scores=True, spans=True)
-
-    def _decode(self, sentences, batch_size: int, scores: bool, spans: bool) -> List[Tuple]:
-        was_training = self.model.training
-        self.model.eval()
-        # a datasets Column decodes row by row when iterated: one bulk conversion is ~10x cheaper
-        encoded = [self.encode(s) for s in list(sentences)]
-        results: List[Optional[Tuple]] = [None] * len(encoded)
-        with self.autocast():
-            for indices, batch in self.batches(encoded, batch_size):
-                self._decode_batch(indices, batch, results, scores, spans)
-        self.model.train(was_training)
-        return results
-
-    def _decode_batch(self, indices: List[int], batch, results: List, scores: bool, spans: bool) -> None:
-        """Fill ``results[i]`` with (tags, token scores or None, spans or None) for one batch."""
-        labels, scheme = self.labels, self.config.scheme
-        if not scores:
-            for j, path in zip(indices, self.model.decode(batch)):
-                results[j] = ([labels[t] for t in path], None, None)
-            return
-        state, paths, probs = self.model.posteriors(batch)
-        index = padded(paths, probs.size(1)).to(probs.device)  # (batch, seq): built on the host, used where probs live
-        picked = probs.float().gather(2, index.unsqueeze(2)).squeeze(2).tolist()
-        found = []
-        for row, (j, path) in enumerate(zip(indices, paths)):
-            tags = [labels[t] for t in path]
-            results[j] = (tags, picked[row][: len(path)], [])
-            if spans:
-                for label, first, end in tag_schemes.get_spans(tags, scheme):
-                    found.append((j, label, first, end, (row, first, path[first:end], self._extends[label])))
-        if found:
-            values = self.model.span_probabilities(state, probs, [f[4] for f in found])
-            for (j, label, first, end, _), value in zip(found, values):
-                results[j][2].append((label, first, end, value))
-
-    @property
-    def _extends(self) -> Dict[str, List[int]]:
-        """Per entity type, the tag ids that would extend a span of that type (I-, M-, E-)."""
-        if not hasattr(self, "_extends_cache"):
-            table: Dict[str, List[int]] = {}
-            for i, label in enumerate(self.labels):
-                if label[:2] in ("I-", "M-", "E-"):
-                    table.setdefault(label[2:], []).append(i)
-            types = {label[2:] for label in self.labels if label != "O"}
-            self._extends_cache = {t: table.get(t, []) for t in types}
-        return self._extends_cache
+    def crf_parameters(self):
+        crf = self.model.crf
+        if crf is None:
+            return None
+        return tuple(p.detach().float().cpu().numpy()
+                     for p in (crf.transitions, crf.start_transitions, crf.end_transitions))
 
     def evaluate(self, dataset, batch_size: int = 256, report: bool = False, accelerator=None) -> Dict[str, Any]:
         """Entity P/R/F1 (conlleval and strict) against a Dataset with ``tokens`` and ``tags``; with
@@ -145,6 +74,9 @@ class SequenceTagger(TaskModel):
 
         Gold tags in another scheme than the model's (a BIOES file for an IOB2 model) are converted;
         entity types the model was never trained on are counted, with a warning, as errors."""
+        from ..data import dataset_scheme  # (imported here: loading a model for inference needs neither)
+        from ..training.metrics import entity_report, entity_scores
+
         names = dataset.features["tags"].feature.names
         gold = [[names[t] for t in row] for row in dataset["tags"][:]]
         scheme, source = self.config.scheme, dataset_scheme(dataset)
@@ -187,14 +119,6 @@ class SequenceTagger(TaskModel):
         return cls(model, WordVocab.load(folder / TOKENIZER_NAME), chars, bigrams, lexicon)
 
 
-def padded_codes(rows: Sequence[Sequence[Sequence[int]]], longest: int) -> torch.Tensor:
-    """Per sentence, per token, lexicon codes -> (batch, longest, most codes at a token), 0-padded."""
-    k = max((len(codes) for row in rows for codes in row), default=0) or 1
-    empty = [0] * k
-    return torch.tensor([[list(c) + [0] * (k - len(c)) for c in row] + [empty] * (longest - len(row))
-                         for row in rows], dtype=torch.long)
-
-
 # building and training -----------------------------------------------------------------------
 def dataset_path(dataset) -> str:
     """The file a split was read from, for messages ("<dataset>" for one built in code)."""
@@ -218,6 +142,8 @@ def build_tagger(train, *, embeddings: Optional[str] = None, extra_pretrained: i
     B/M/E/S sets of the lexicon words matching there (see ``textrnn.lexicon.build_lexicon_features``).
     The model's tags are those that occur in ``train``: a tag seen only in dev or test is not a class.
     """
+    from ..data import dataset_scheme
+
     sentences = TokenStream(train, "tokens")
     names = train.features["tags"].feature.names
     seen = set()
