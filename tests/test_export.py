@@ -206,6 +206,8 @@ def test_cli_exports_and_predicts_like_torch(tmp_path, capsys):
     assert len(expected) == 3
     assert predicted(str(tmp_path / "onnx32")) == expected
     assert predicted(str(source), "--backend", "onnx") == expected
+    assert main(["predict", str(source), "--backend", "onnx", str(texts)]) == 0  # the file after the options
+    assert len(capsys.readouterr().out.splitlines()) == 3
     assert main(["predict", str(tmp_path / "onnx32"), str(texts), "--device", "cuda"]) == 2
     assert "runs on the CPU" in capsys.readouterr().err
 

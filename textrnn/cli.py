@@ -347,7 +347,15 @@ def cmd_push(args) -> Dict:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if (extra and args.command == "predict" and args.input == "-" and len(extra) == 1
+            and not extra[0].startswith("-")):
+        # argparse fills an optional positional before the options: `predict MODEL --precision bf16 FILE`
+        # would otherwise leave FILE unrecognised
+        args.input, extra = extra[0], []
+    if extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     from .utils import setup_logging
 
     setup_logging(args.verbose)
