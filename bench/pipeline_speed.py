@@ -58,12 +58,14 @@ def main(argv=None):
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--repeats", type=int, default=3, help="timed rounds per variant (the median is kept)")
     p.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 (torch variants; onnx runs on the CPU)")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     test = load_corpus("conll2003", data_dir=args.data_dir)["test"]
     texts = [" ".join(tokens) for tokens in test["tokens"]]
     names = args.variants.split(",")
-    pipes = {name: pipeline("ner", model=args.model, batch_size=args.batch_size, **VARIANTS[name])
+    pipes = {name: pipeline("ner", model=args.model, batch_size=args.batch_size, **VARIANTS[name],
+                            **({} if name.startswith("onnx") else {"device": args.device}))
              for name in names}
     seconds = {name: [] for name in names}
     outputs = {}
@@ -75,7 +77,9 @@ def main(argv=None):
             ner(texts)
             seconds[name].append(time.perf_counter() - start)
     result = {"bench": "pipeline_speed", "model": args.model, "sentences": len(texts), "threads": args.threads,
-              "batch_size": args.batch_size, "repeats": args.repeats}
+              "batch_size": args.batch_size, "repeats": args.repeats, "device": args.device}
+    if args.device != "cpu" and torch.cuda.is_available():
+        result["card"] = torch.cuda.get_device_name(args.device)
     reference = outputs[names[0]]
     for name in names:
         speed = len(texts) / statistics.median(seconds[name])
