@@ -32,7 +32,7 @@ def test_tagger_inference_on_cuda_equals_cpu(crf, chars):
     for gpu_entities, cpu_entities in zip(on_gpu[2], on_cpu[2]):
         assert [(e["entity_group"], e["start"], e["end"]) for e in gpu_entities] == \
                [(e["entity_group"], e["start"], e["end"]) for e in cpu_entities]
-        assert [e["score"] for e in gpu_entities] == pytest.approx([e["score"] for e in cpu_entities], abs=1e-4)
+        assert [e["score"] for e in gpu_entities] == pytest.approx([e["score"] for e in cpu_entities], abs=1e-3)  # TF32 rounding on recent GPUs
 
 
 def test_classifier_inference_on_cuda_equals_cpu():
@@ -44,8 +44,8 @@ def test_classifier_inference_on_cuda_equals_cpu():
     texts = ["a wonderful film", "dull"]
     on_cpu = clf.to("cpu").predict_proba(texts)
     on_gpu = pipeline("sentiment-analysis", model=clf, device="cuda")(texts, top_k=None)
-    assert [[r["score"] for r in sorted(row, key=lambda r: r["label"])] for row in on_gpu] == \
-           pytest.approx(on_cpu.tolist(), abs=1e-4)
+    got = [r["score"] for row in on_gpu for r in sorted(row, key=lambda r: r["label"])]
+    assert got == pytest.approx(on_cpu.flatten().tolist(), abs=1e-3)  # TF32 rounding on recent GPUs
 
 
 def test_training_on_cuda_with_bf16_autocast(tmp_path):

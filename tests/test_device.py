@@ -185,7 +185,8 @@ def test_tagger_inference_on_device_equals_cpu(name):
 def test_tagger_inference_on_real_cuda(name):
     tagger = make_tagger(name)
     expected = tagger_outputs(tagger)
-    assert_close(on_real_device(tagger, tagger_outputs, TAGGERS[name][2]), expected, 1e-4)
+    # cuDNN rounds through TF32 on recent GPUs by default: about 1e-4 relative, so allow 1e-3
+    assert_close(on_real_device(tagger, tagger_outputs, TAGGERS[name][2]), expected, 1e-3)
 
 
 MULTILABEL = [("great acting , dull story", ["acting", "story"]), ("great acting", ["acting"]),
@@ -234,7 +235,7 @@ def test_classifier_inference_on_device_equals_cpu(name):
 def test_classifier_inference_on_real_cuda(name):
     clf, outputs = make_classifier(name)
     expected = outputs(clf)
-    assert_close(on_real_device(clf, outputs, CLASSIFIERS[name][3]), expected, 1e-4)
+    assert_close(on_real_device(clf, outputs, CLASSIFIERS[name][3]), expected, 1e-3)
 
 
 def test_the_command_line_on_a_device(tmp_path, capsys):

@@ -260,3 +260,14 @@ def test_trackers_receive_losses_and_dev_scores_and_a_missing_one_is_an_error(tm
     if importlib.util.find_spec("tensorboard") is None and importlib.util.find_spec("tensorboardX") is None:
         with pytest.raises(ConfigError, match="--report-to tensorboard: not installed here"):
             make_accelerator(TrainingConfig(report_to=("tensorboard",)), output_dir=tmp_path)
+
+
+def test_a_second_run_in_one_process_may_use_another_mixed_precision():
+    """accelerate keeps one state per process and refused the second run's Accelerator ("restart your
+    runtime"), seen on a GPU: a sweep or notebook that trains in fp32 and then in bf16 must work."""
+    data = tagging_dataset()
+    for precision in ("no", "bf16", "no"):
+        tagger = fresh_tagger()
+        result = train_tagger(tagger, data, data, TrainingConfig(max_epochs=1, batch_size=4, optimizer="adam",
+                                                                 lr=0.01, mixed_precision=precision))
+        assert result.stopped == "max_epochs" and len(result.history) == 1

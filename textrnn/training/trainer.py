@@ -100,8 +100,20 @@ def make_accelerator(config: TrainingConfig, output_dir=None, cpu: bool = False)
     if missing:
         raise ConfigError(f"--report-to {' '.join(missing)}: not installed here (pip install {' '.join(missing)}); "
                           "metrics.jsonl and steps.jsonl in --output-dir are always written")
+    _forget_other_precision(config.mixed_precision)
     return Accelerator(cpu=use_cpu(cpu), mixed_precision=config.mixed_precision,
                        log_with=list(config.report_to) or None, project_dir=project)
+
+
+def _forget_other_precision(mixed_precision: str) -> None:
+    """accelerate keeps one AcceleratorState per process and refuses an Accelerator with another
+    mixed precision ("restart your runtime"). A second run in the same process (a notebook, a
+    sweep, the tests) may ask for another one: drop the old state, keeping the distributed set-up
+    (PartialState), as accelerate's own tests do between runs."""
+    from accelerate.state import AcceleratorState
+
+    if AcceleratorState._shared_state and str(AcceleratorState().mixed_precision) != mixed_precision:
+        AcceleratorState._reset_state()
 
 
 class Trainer:
