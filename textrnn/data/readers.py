@@ -12,9 +12,8 @@ import logging
 import os
 import re
 import warnings
-from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple, Union
 
-from .. import tags as T
 from ..errors import ConfigError, DataFormatError
 from .records import FileScan, LabelledFile, TaggedFile, columns_needed, log_read
 from .schemes import TagStats, declared_labels, fix_tags, resolve_schemes, tagging_scan

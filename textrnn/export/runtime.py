@@ -29,9 +29,6 @@ def session(model_bytes: bytes, threads: Optional[int] = None):
 
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    import os
-    if os.environ.get("NOARENA"):
-        options.enable_cpu_mem_arena = False
     if threads:
         options.intra_op_num_threads = threads
     return ort.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])

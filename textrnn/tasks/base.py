@@ -6,7 +6,7 @@ import hashlib
 import logging
 import os
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence
 
 import numpy as np
 import torch
@@ -87,12 +87,6 @@ class TaskModel:
     def collate_targets(self, items: Sequence[Item]) -> Dict[str, torch.Tensor]:  # pragma: no cover
         """The training targets of a batch, if its items carry them."""
         raise NotImplementedError
-
-    def batches(self, items: Sequence[Item], batch_size: int) -> Iterator[Tuple[List[int], Dict]]:
-        """(indices, batch on the model's device) over length-sorted items, for inference."""
-        device = next(self.model.parameters()).device
-        for indices, arrays in self.array_batches(items, batch_size):
-            yield indices, {k: torch.from_numpy(v).to(device) for k, v in arrays.items()}
 
     task = ""  # the Hugging Face task name written into config.json
     config_class: Any = None
