@@ -255,6 +255,7 @@ class TrainingConfig(_JSONMixin):
     lr_decay: float = 0.05
     warmup_steps: int = 0  # lr rises linearly over the first steps (large batches need it)
     clip_norm: Optional[float] = 5.0
+    average_decay: Optional[float] = None  # score and keep an exponential moving average of the weights
     patience: Optional[int] = None  # stop after this many evaluations without a better dev score
     max_seconds: Optional[float] = None  # stop at the first evaluation past this much training time
     max_steps: Optional[int] = None  # stop after this many optimiser steps
@@ -278,6 +279,8 @@ class TrainingConfig(_JSONMixin):
                         patience=self.patience, max_seconds=self.max_seconds, max_steps=self.max_steps,
                         eval_every_steps=self.eval_every_steps, save_every_steps=self.save_every_steps,
                         keep_checkpoints=self.keep_checkpoints, log_every_steps=self.log_every_steps)
+        if self.average_decay is not None and not 0.0 < self.average_decay < 1.0:
+            raise ConfigError(f"--average-weights must lie between 0 and 1 (e.g. 0.999), not {self.average_decay}")
         if self.warmup_steps < 0 or self.loader_workers < 0:
             raise ConfigError("warmup_steps and loader_workers must be 0 or more")
         if isinstance(self.report_to, str):

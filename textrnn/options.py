@@ -31,6 +31,9 @@ def add_training_args(parser: argparse.ArgumentParser, **defaults: Any) -> None:
     g.add_argument("--warmup-steps", type=int, default=d["warmup_steps"],
                    help="raise the lr linearly over the first steps (%(default)s)")
     g.add_argument("--clip-norm", type=float, default=d["clip_norm"], help="gradient norm clipping (%(default)s)")
+    g.add_argument("--average-weights", type=float, default=d["average_decay"], metavar="DECAY",
+                   help="score dev and keep the model with an exponential moving average of the weights "
+                        "(decay per step, e.g. 0.999; 0: the weights themselves; default %(default)s)")
     g.add_argument("--seed", type=int, default=d["seed"])
     g.add_argument("--eval-every-steps", type=int, default=d["eval_every_steps"],
                    help="score dev every N steps (default: at the end of each epoch)")
@@ -58,7 +61,7 @@ def training_config(args: argparse.Namespace) -> TrainingConfig:
         max_epochs=args.max_epochs, batch_size=args.batch_size, eval_batch_size=args.eval_batch_size,
         optimizer=args.optimizer, lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay,
         schedule=args.schedule, lr_decay=args.lr_decay, warmup_steps=args.warmup_steps,
-        clip_norm=args.clip_norm or None, patience=args.patience,
+        clip_norm=args.clip_norm or None, average_decay=args.average_weights or None, patience=args.patience,
         max_seconds=args.max_minutes * 60 if args.max_minutes else None, max_steps=args.max_steps,
         eval_every_steps=args.eval_every_steps, save_every_steps=args.save_every_steps,
         keep_checkpoints=args.keep_checkpoints, mixed_precision=args.mixed_precision,

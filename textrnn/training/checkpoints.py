@@ -30,6 +30,7 @@ logger = logging.getLogger(__name__)
 CHECKPOINTS = "checkpoints"
 STATE_NAME = "trainer_state.json"
 BEST_NAME = "best.safetensors"
+AVERAGE_NAME = "average.safetensors"  # the weight average (--average-weights), where the run keeps one
 ACCELERATE_DIR = "accelerate"
 MODEL_FILE = "model.safetensors"  # what accelerate's save_state calls the first model's weights
 OPTIMIZER_FILE = "optimizer.bin"
@@ -105,7 +106,8 @@ def load_rng(path: Path) -> None:
 
 # writing --------------------------------------------------------------------------------------------
 def save_checkpoint(accelerator, output_dir, step: int, state: Dict[str, Any],
-                    best_weights: Optional[Dict[str, torch.Tensor]], keep: int) -> Path:
+                    best_weights: Optional[Dict[str, torch.Tensor]], keep: int,
+                    average: Optional[Dict[str, torch.Tensor]] = None) -> Path:
     """Every process writes its part into a temporary folder; the main process renames it."""
     root = checkpoint_root(output_dir)
     final, tmp = root / f"step-{step:08d}", root / f".step-{step:08d}.tmp"
@@ -120,6 +122,8 @@ def save_checkpoint(accelerator, output_dir, step: int, state: Dict[str, Any],
         if main:
             if best_weights is not None:
                 save_file({k: v.detach().contiguous().cpu() for k, v in best_weights.items()}, str(tmp / BEST_NAME))
+            if average is not None:
+                save_file({k: v.detach().contiguous().cpu() for k, v in average.items()}, str(tmp / AVERAGE_NAME))
             atomic_write_text(tmp / STATE_NAME, json.dumps(state, indent=1, default=float))
     except BaseException:
         if main:
@@ -145,7 +149,8 @@ def _check_files(folder: Path, num_processes: int) -> None:
             raise ValueError("expected a JSON object with the loop's state (global_step, epoch, ...)")
     except (OSError, UnicodeDecodeError, ValueError) as err:
         raise CheckpointError(f"{state_path}: unreadable trainer state ({err})") from None
-    weights = [folder / ACCELERATE_DIR / MODEL_FILE] + ([folder / BEST_NAME] if (folder / BEST_NAME).exists() else [])
+    weights = [folder / ACCELERATE_DIR / MODEL_FILE] + [folder / name for name in (BEST_NAME, AVERAGE_NAME)
+                                                       if (folder / name).exists()]
     for path in weights:
         try:
             load_file(str(path))
@@ -202,10 +207,12 @@ def usable_checkpoint(output_dir, num_processes: int) -> Optional[Path]:
 
 
 def load_checkpoint(accelerator, folder: Path, model: torch.nn.Module):
-    """(trainer state, best weights or None) after loading model, optimiser and generators."""
+    """(trainer state, best weights or None, weight average or None) after loading model, optimiser and
+    generators."""
     check_model_matches(folder, model)
     accelerator.load_state(str(folder / ACCELERATE_DIR))
     load_rng(folder / f"rng-{accelerator.process_index}.safetensors")
     state = json.loads((folder / STATE_NAME).read_text(encoding="utf-8"))
     best = load_file(str(folder / BEST_NAME)) if (folder / BEST_NAME).exists() else None
-    return state, best
+    average = load_file(str(folder / AVERAGE_NAME)) if (folder / AVERAGE_NAME).exists() else None
+    return state, best, average

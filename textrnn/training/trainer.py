@@ -14,6 +14,7 @@ import logging
 import math
 import os
 import time
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
@@ -28,6 +29,7 @@ from ..config import TrainingConfig
 from ..errors import ConfigError
 from . import checkpoints as ckpt
 from ..utils import atomic_write_text
+from .averaging import WeightAverage
 from .batching import BucketBatchSampler
 
 logger = logging.getLogger(__name__)
@@ -67,6 +69,7 @@ class _State:
     window: Dict[str, float] = field(default_factory=lambda: {"loss": 0.0, "sentences": 0, "tokens": 0,
                                                               "seconds": 0.0})  # since the last evaluation
     global_batch_size: int = 0
+    average_updates: int = 0  # steps folded into the weight average (--average-weights)
 
 
 def build_optimizer(params, config: TrainingConfig) -> torch.optim.Optimizer:
@@ -126,7 +129,7 @@ class Trainer:
     def __init__(self, model: torch.nn.Module, config: TrainingConfig, data, collate: Callable,
                  lengths, evaluate: Callable[[torch.nn.Module], Dict[str, Any]],
                  output_dir: Optional[str] = None, accelerator: Optional[Accelerator] = None):
-        self.config = config
+        self.config = c = config
         self.accelerator = acc = accelerator or make_accelerator(config, output_dir)
         set_seed(config.seed, device_specific=True)  # seed + process index: each process its own dropout
         self.reduction = getattr(model, "loss_reduction", "mean")
@@ -145,6 +148,7 @@ class Trainer:
             self.output_dir.mkdir(parents=True, exist_ok=True)
         self.state = _State(global_batch_size=config.batch_size * acc.num_processes)
         self.best_weights: Optional[Dict[str, torch.Tensor]] = None
+        self.average = WeightAverage(acc.unwrap_model(self.model), c.average_decay) if c.average_decay else None
         self.steps_per_epoch = len(self.sampler)
         self.stopped: Optional[str] = None
 
@@ -227,6 +231,8 @@ class Trainer:
             if c.clip_norm:
                 acc.clip_grad_norm_(self.model.parameters(), c.clip_norm)
             self.optimizer.step()
+            if self.average is not None:
+                self.average.update(acc.unwrap_model(self.model))
             running += loss.detach().float()
             interval[1] += batch["lengths"].numel()
             s.step += 1
@@ -276,7 +282,9 @@ class Trainer:
             totals = acc.reduce(totals, reduction="sum")
         loss, sentences, tokens = totals.tolist()
         seconds = max(s.window["seconds"], 1e-9)
-        metrics = self.evaluate(acc.unwrap_model(self.model))
+        model = acc.unwrap_model(self.model)
+        with self._scored(model):
+            metrics = self.evaluate(model)
         epoch = s.epoch + 1 if end_of_epoch else round(s.epoch + s.step / self.steps_per_epoch, 4)
         record = {"epoch": epoch, "step": s.global_step, "lr": lr, "train_loss": loss / max(sentences, 1),
                   "epoch_seconds": round(seconds, 2), "train_tokens_per_second": round(tokens / seconds),
@@ -287,8 +295,8 @@ class Trainer:
         improved = score > s.best_score
         if improved:
             s.best_score, s.best_epoch, s.best_step, s.best_metrics = score, epoch, s.global_step, dict(metrics)
-            model = acc.unwrap_model(self.model)
-            self.best_weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            with self._scored(model):  # the weights that were scored are the ones kept
+                self.best_weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
             s.stale = s.plateau = 0
         else:
             s.stale += 1
@@ -306,6 +314,10 @@ class Trainer:
             values = {f"dev/{k[4:]}": v for k, v in record.items() if k.startswith("dev_")}
             acc.log({**values, "train/epoch_loss": record["train_loss"]}, step=s.global_step)
 
+    def _scored(self, model):
+        """The weights dev is scored with: the weight average where there is one, else the model's own."""
+        return self.average.applied(model) if self.average is not None else nullcontext(model)
+
     def _append(self, name: str, record: Dict[str, Any]) -> None:
         if self.output_dir is not None and self.accelerator.is_main_process:
             with open(self.output_dir / name, "a", encoding="utf-8") as f:
@@ -318,8 +330,11 @@ class Trainer:
             s.epoch, s.step = s.epoch + 1, 0
         if self.output_dir is None:
             return
+        if self.average is not None:
+            s.average_updates = self.average.updates
         ckpt.save_checkpoint(self.accelerator, self.output_dir, s.global_step, asdict(s), self.best_weights,
-                             self.config.keep_checkpoints)
+                             self.config.keep_checkpoints,
+                             average=self.average.state_dict() if self.average is not None else None)
 
     def _rewind_logs(self) -> None:
         """The logs say what the checkpoint holds: lines written after it (by the run that died) go."""
@@ -337,8 +352,13 @@ class Trainer:
         if folder is None:
             logger.info("no checkpoint to resume from in %s; starting afresh", self.output_dir)
             return
-        saved, best = ckpt.load_checkpoint(acc, folder, acc.unwrap_model(self.model))
+        saved, best, average = ckpt.load_checkpoint(acc, folder, acc.unwrap_model(self.model))
         state = _State(**saved)
+        if self.average is not None:
+            if average is None:
+                raise ckpt.CheckpointError(f"{folder}: written by a run without --average-weights; resume with "
+                                           "the interrupted run's settings")
+            self.average.load_state_dict(average, state.average_updates)
         if state.step and state.global_batch_size != self.state.global_batch_size:
             raise ckpt.CheckpointError(
                 f"{folder}: interrupted mid-epoch with a global batch of {state.global_batch_size} sentences; "
