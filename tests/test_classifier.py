@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from textrnn.config import TrainingConfig
-from textrnn.errors import DataFormatError
+from textrnn.errors import ConfigError, DataFormatError
 from textrnn.modules.pooling import POOLINGS, pooling
 from textrnn.tasks.classification import TextClassifier, build_classifier, train_classifier
 from textrnn.training.metrics import classification_scores, plot_confusion_matrix
@@ -139,3 +139,28 @@ def test_bigram_features_are_padding_exact_and_round_trip(tmp_path):
     assert (tmp_path / "bigrams" / "bigram_vocab.json").exists()
     with torch.no_grad():
         assert torch.equal(loaded.model.logits(loaded.collate(items)), together)
+
+
+def test_word_dropout_turns_tokens_into_unk_in_training_only():
+    clf = build_classifier(classification_dataset(), word_dropout=0.5, **SMALL)
+    items = [clf.encode(t) for t, _ in TINY_SENTIMENT]
+    batch = clf.collate(items)
+    seen = []
+    clf.model.words.register_forward_hook(lambda module, args, out: seen.append(args[0].clone()))
+    clf.model.eval()
+    with torch.no_grad():
+        clf.model.logits(batch)
+    assert torch.equal(seen[-1], batch["words"])  # inference sees every word
+    clf.model.train()
+    torch.manual_seed(0)
+    clf.model.logits(batch)
+    dropped = (seen[-1] != batch["words"])
+    assert dropped.any() and torch.all(seen[-1][dropped] == 1)  # dropped words became <unk>
+    assert torch.all(seen[-1][batch["words"] == 0] == 0)  # padding stays padding
+    share = dropped.sum().item() / (batch["words"] > 0).sum().item()
+    assert 0.3 < share < 0.7, share
+
+
+def test_word_dropout_outside_zero_and_one_names_the_flag():
+    with pytest.raises(ConfigError, match="--word-dropout"):
+        build_classifier(classification_dataset(), word_dropout=1.0, **SMALL)

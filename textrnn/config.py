@@ -217,6 +217,7 @@ class ClassifierConfig(_JSONMixin):
     num_layers: int = 1
     dropout: float = 0.5  # on the pooled vector (and between stacked layers)
     input_dropout: Optional[float] = None  # on the word vectors; None: the same as dropout
+    word_dropout: float = 0.0  # training only: each token becomes <unk> with this probability
     pooling: str = "max"
     architecture: str = "birnn-classifier/1"
 
@@ -224,6 +225,8 @@ class ClassifierConfig(_JSONMixin):
         _check_words(self)
         if self.input_dropout is not None and not 0.0 <= self.input_dropout < 1.0:
             raise ConfigError(f"input_dropout must be in [0, 1); got {self.input_dropout}")
+        if not 0.0 <= self.word_dropout < 1.0:
+            raise ConfigError(f"word_dropout (--word-dropout) must be in [0, 1); got {self.word_dropout}")
         if len(self.labels) < 2 and not self.multi_label:
             raise ConfigError(f"a classifier needs at least 2 labels; got {list(self.labels)}")
         _check_choice("pooling", self.pooling, POOLINGS)

@@ -157,6 +157,8 @@ def add_classifier_args(parser: argparse.ArgumentParser, **defaults: Any) -> Non
                    help="how encoder states become one text vector (default %(default)s)")
     g.add_argument("--input-dropout", type=float, default=defaults.get("input_dropout"),
                    help="dropout on the word vectors (default: the same as --dropout)")
+    g.add_argument("--word-dropout", type=float, default=defaults.get("word_dropout", 0.0),
+                   help="in training, replace each token by <unk> with this probability (default %(default)s)")
     g.add_argument("--min-freq", type=int, default=defaults.get("min_freq", 1),
                    help="words seen fewer times in training map to <unk>")
     g.add_argument("--bigrams", action=argparse.BooleanOptionalAction, default=defaults.get("bigrams", False),
@@ -168,5 +170,5 @@ def add_classifier_args(parser: argparse.ArgumentParser, **defaults: Any) -> Non
 def classifier_kwargs(args: argparse.Namespace) -> Dict[str, Any]:
     """Keyword arguments for ``build_classifier`` from parsed flags."""
     return dict(_embedding_kwargs(args), min_freq=args.min_freq, pooling=args.pooling,
-                input_dropout=args.input_dropout, bigrams=args.bigrams,
+                input_dropout=args.input_dropout, word_dropout=args.word_dropout, bigrams=args.bigrams,
                 balanced_weights=args.balanced_weights)

@@ -43,7 +43,11 @@ class BiRNNClassifier(nn.Module):
         self.register_buffer("thresholds", torch.tensor(thresholds), persistent=False)
 
     def logits(self, batch: Batch) -> torch.Tensor:
-        x = self.words(batch["words"], batch.get("oov_positions"), batch.get("oov_buckets"))
+        words = batch["words"]  # (batch, seq)
+        if self.training and self.config.word_dropout:  # whole tokens become <unk> (id 1; 0 pads)
+            drop = (torch.rand(words.shape, device=words.device) < self.config.word_dropout) & (words > 0)
+            words = words.masked_fill(drop, 1)
+        x = self.words(words, batch.get("oov_positions"), batch.get("oov_buckets"))
         if self.bigrams is not None:
             x = torch.cat([x, self.bigrams(batch["bigrams"])], dim=-1)  # (batch, seq, word_dim + bigram_dim)
         x = self.input_dropout(x)  # (batch, seq, input)
