@@ -163,6 +163,8 @@ def add_classifier_args(parser: argparse.ArgumentParser, **defaults: Any) -> Non
                    help="words seen fewer times in training map to <unk>")
     g.add_argument("--bigrams", action=argparse.BooleanOptionalAction, default=defaults.get("bigrams", False),
                    help="add an embedding of each token with the next (Chinese characters)")
+    g.add_argument("--bigram-init", choices=("normal", "uniform"), default=defaults.get("bigram_init", "normal"),
+                   help="bigram vectors start N(0, 1) or uniform(±√(3/d)) (default %(default)s)")
     g.add_argument("--balanced-weights", action="store_true",
                    help="weight the loss by inverse label frequency (imbalanced data)")
 
@@ -171,4 +173,5 @@ def classifier_kwargs(args: argparse.Namespace) -> Dict[str, Any]:
     """Keyword arguments for ``build_classifier`` from parsed flags."""
     return dict(_embedding_kwargs(args), min_freq=args.min_freq, pooling=args.pooling,
                 input_dropout=args.input_dropout, word_dropout=args.word_dropout, bigrams=args.bigrams,
+                bigram_init=args.bigram_init,
                 balanced_weights=args.balanced_weights)

@@ -18,7 +18,7 @@ from ..frontend import ClassifierFrontend
 from ..hub import BIGRAMS_NAME, TOKENIZER_NAME
 from ..models.classifier import BiRNNClassifier
 from ..vocab import BigramVocab, WordVocab, pre_tokenize
-from ..errors import DataFormatError
+from ..errors import ConfigError, DataFormatError
 from .base import (TaskModel, TokenStream, encode_dataset, initial_embeddings, label_index, shard_map,
                    warn_unknown)
 from .tagging import dataset_path
@@ -116,13 +116,17 @@ def build_classifier(train, *, embeddings: Optional[str] = None, extra_pretraine
                      lowercase: bool = True, word_dim: int = 100, seed: int = 42, min_freq: int = 1,
                      balanced_weights: bool = False, embeddings_text: Optional[str] = None,
                      freeze_embeddings: bool = False, bigrams: bool = False, trust_pickle: bool = False,
-                     **config: Any) -> TextClassifier:
+                     bigram_init: str = "normal", **config: Any) -> TextClassifier:
     """A fresh classifier whose vocabulary and labels come from ``train`` (``text`` + ``label(s)``),
     read in batches. The labels are those that occur in ``train``, in the order of its features.
 
     ``embeddings``: a vectors file, ``word2vec``/``fasttext`` to train them with gensim on the
     training texts (characters, for Chinese), or None for random vectors of ``word_dim``.
+    ``bigram_init``: how bigram vectors start: "normal" (torch's N(0, 1)) or "uniform"
+    (uniform(±√(3/d)), the scale of textrnn's other random vectors and near that of trained ones).
     """
+    if bigram_init not in ("normal", "uniform"):
+        raise ConfigError(f"--bigram-init must be normal or uniform, not {bigram_init!r}")
     sentences = TokenStream(train, "text", tokenize=tokenize)
     column = label_column(train)
     multi = column == "labels"
@@ -143,7 +147,13 @@ def build_classifier(train, *, embeddings: Optional[str] = None, extra_pretraine
     torch.manual_seed(seed)
     cfg = ClassifierConfig(vocab_size=len(vocab), labels=tuple(labels), multi_label=multi,
                            word_dim=word_dim, num_trainable_words=num_trainable, **subwords, **config)
-    return TextClassifier(BiRNNClassifier(cfg, init, ngrams), vocab, pairs)
+    model = BiRNNClassifier(cfg, init, ngrams)
+    if model.bigrams is not None and bigram_init == "uniform":
+        bound = (3.0 / cfg.bigram_dim) ** 0.5
+        with torch.no_grad():
+            model.bigrams.weight.uniform_(-bound, bound)
+            model.bigrams.weight[0].zero_()  # padding
+    return TextClassifier(model, vocab, pairs)
 
 
 def encode_for_training(clf: TextClassifier, dataset):
