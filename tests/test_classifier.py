@@ -176,3 +176,12 @@ def test_bigram_vectors_can_start_at_the_scale_of_the_other_vectors():
     assert normal.abs().max() > 1.0  # torch's N(0, 1), the default
     with pytest.raises(ConfigError, match="--bigram-init"):
         build_classifier(data, bigrams=True, bigram_init="zeros", **SMALL)
+
+
+def test_rare_bigrams_share_the_unknown_row():
+    data = classification_dataset()
+    every = build_classifier(data, bigrams=True, **SMALL)
+    frequent = build_classifier(data, bigrams=True, bigram_min_freq=2, **SMALL)
+    assert 2 < len(frequent.bigrams) < len(every.bigrams)
+    assert frequent.model.config.bigram_vocab_size == len(frequent.bigrams)
+    assert 1 in frequent.encode("这部电影很好看")["bigrams"]  # a pair seen once is unknown now

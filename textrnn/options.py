@@ -165,6 +165,8 @@ def add_classifier_args(parser: argparse.ArgumentParser, **defaults: Any) -> Non
                    help="add an embedding of each token with the next (Chinese characters)")
     g.add_argument("--bigram-init", choices=("normal", "uniform"), default=defaults.get("bigram_init", "normal"),
                    help="bigram vectors start N(0, 1) or uniform(±√(3/d)) (default %(default)s)")
+    g.add_argument("--bigram-min-freq", type=int, default=defaults.get("bigram_min_freq", 1),
+                   help="bigrams seen fewer times in training share one unknown vector (default %(default)s)")
     g.add_argument("--balanced-weights", action="store_true",
                    help="weight the loss by inverse label frequency (imbalanced data)")
 
@@ -173,5 +175,5 @@ def classifier_kwargs(args: argparse.Namespace) -> Dict[str, Any]:
     """Keyword arguments for ``build_classifier`` from parsed flags."""
     return dict(_embedding_kwargs(args), min_freq=args.min_freq, pooling=args.pooling,
                 input_dropout=args.input_dropout, word_dropout=args.word_dropout, bigrams=args.bigrams,
-                bigram_init=args.bigram_init,
+                bigram_init=args.bigram_init, bigram_min_freq=args.bigram_min_freq,
                 balanced_weights=args.balanced_weights)

@@ -116,14 +116,15 @@ def build_classifier(train, *, embeddings: Optional[str] = None, extra_pretraine
                      lowercase: bool = True, word_dim: int = 100, seed: int = 42, min_freq: int = 1,
                      balanced_weights: bool = False, embeddings_text: Optional[str] = None,
                      freeze_embeddings: bool = False, bigrams: bool = False, trust_pickle: bool = False,
-                     bigram_init: str = "normal", **config: Any) -> TextClassifier:
+                     bigram_init: str = "normal", bigram_min_freq: int = 1, **config: Any) -> TextClassifier:
     """A fresh classifier whose vocabulary and labels come from ``train`` (``text`` + ``label(s)``),
     read in batches. The labels are those that occur in ``train``, in the order of its features.
 
     ``embeddings``: a vectors file, ``word2vec``/``fasttext`` to train them with gensim on the
     training texts (characters, for Chinese), or None for random vectors of ``word_dim``.
     ``bigram_init``: how bigram vectors start: "normal" (torch's N(0, 1)) or "uniform"
-    (uniform(±√(3/d)), the scale of textrnn's other random vectors and near that of trained ones).
+    (uniform(±√(3/d)), the scale of textrnn's other random vectors and near that of trained ones);
+    bigrams seen fewer than ``bigram_min_freq`` times share the unknown row.
     """
     if bigram_init not in ("normal", "uniform"):
         raise ConfigError(f"--bigram-init must be normal or uniform, not {bigram_init!r}")
@@ -138,7 +139,7 @@ def build_classifier(train, *, embeddings: Optional[str] = None, extra_pretraine
         sentences, embeddings, extra_pretrained=extra_pretrained, lowercase=lowercase, word_dim=word_dim,
         seed=seed, min_freq=min_freq, unicode_normalize=True, embeddings_text=embeddings_text,
         freeze=freeze_embeddings, trust_pickle=trust_pickle)
-    pairs = BigramVocab.build(sentences) if bigrams else None
+    pairs = BigramVocab.build(sentences, min_freq=bigram_min_freq) if bigrams else None
     if pairs is not None:
         config["bigram_vocab_size"] = len(pairs)
     if balanced_weights:
