@@ -1,6 +1,9 @@
 #!/usr/bin/env python
 """Chinese sentiment on ChnSentiCorp: a character BiLSTM with character bigrams and max pooling.
 
+Bigrams seen once share one vector, and bigram vectors start at the scale of the character vectors
+(--bigram-min-freq 2 --bigram-init uniform): chosen on dev over 3 seeds (docs/benchmarks.md).
+
 Character vectors are trained by gensim (Word2Vec, or FastText with --embeddings fasttext) on the
 training texts unless a vectors file is given. The public test file has no labels, so `dev.tsv`
 is the test set here and validation is carved from train with a fixed seed (--validation-size).
@@ -27,7 +30,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="share of train held out for validation, stratified, seeded by --split-seed")
     p.add_argument("--split-seed", type=int, default=13)
     add_classifier_args(p, embeddings="word2vec", word_dim=100, hidden_size=150, pooling="max", dropout=0.5,
-                        bigrams=True)
+                        bigrams=True, bigram_init="uniform", bigram_min_freq=2)
     add_training_args(p, max_epochs=12, batch_size=32, optimizer="adam", lr=1e-3, schedule="constant",
                       clip_norm=5.0, metric="accuracy", output_dir="runs/chnsenticorp-bilstm")
     return p.parse_args(argv)

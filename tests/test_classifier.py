@@ -168,12 +168,12 @@ def test_word_dropout_outside_zero_and_one_names_the_flag():
 
 def test_bigram_vectors_can_start_at_the_scale_of_the_other_vectors():
     data = classification_dataset()
-    uniform = build_classifier(data, bigrams=True, bigram_init="uniform", **SMALL).model.bigrams.weight
+    uniform = build_classifier(data, bigrams=True, **SMALL).model.bigrams.weight  # the default
     bound = (3.0 / uniform.shape[1]) ** 0.5
     assert uniform[1:].abs().max() <= bound and uniform[1:].abs().max() > bound / 2
     assert torch.all(uniform[0] == 0)  # padding
-    normal = build_classifier(data, bigrams=True, **SMALL).model.bigrams.weight
-    assert normal.abs().max() > 1.0  # torch's N(0, 1), the default
+    normal = build_classifier(data, bigrams=True, bigram_init="normal", **SMALL).model.bigrams.weight
+    assert normal.abs().max() > 1.0  # torch's N(0, 1)
     with pytest.raises(ConfigError, match="--bigram-init"):
         build_classifier(data, bigrams=True, bigram_init="zeros", **SMALL)
 

@@ -163,8 +163,8 @@ def add_classifier_args(parser: argparse.ArgumentParser, **defaults: Any) -> Non
                    help="words seen fewer times in training map to <unk>")
     g.add_argument("--bigrams", action=argparse.BooleanOptionalAction, default=defaults.get("bigrams", False),
                    help="add an embedding of each token with the next (Chinese characters)")
-    g.add_argument("--bigram-init", choices=("normal", "uniform"), default=defaults.get("bigram_init", "normal"),
-                   help="bigram vectors start N(0, 1) or uniform(±√(3/d)) (default %(default)s)")
+    g.add_argument("--bigram-init", choices=("normal", "uniform"), default=defaults.get("bigram_init", "uniform"),
+                   help="bigram vectors start uniform(±√(3/d)) or N(0, 1) (default %(default)s)")
     g.add_argument("--bigram-min-freq", type=int, default=defaults.get("bigram_min_freq", 1),
                    help="bigrams seen fewer times in training share one unknown vector (default %(default)s)")
     g.add_argument("--balanced-weights", action="store_true",

@@ -116,14 +116,15 @@ def build_classifier(train, *, embeddings: Optional[str] = None, extra_pretraine
                      lowercase: bool = True, word_dim: int = 100, seed: int = 42, min_freq: int = 1,
                      balanced_weights: bool = False, embeddings_text: Optional[str] = None,
                      freeze_embeddings: bool = False, bigrams: bool = False, trust_pickle: bool = False,
-                     bigram_init: str = "normal", bigram_min_freq: int = 1, **config: Any) -> TextClassifier:
+                     bigram_init: str = "uniform", bigram_min_freq: int = 1, **config: Any) -> TextClassifier:
     """A fresh classifier whose vocabulary and labels come from ``train`` (``text`` + ``label(s)``),
     read in batches. The labels are those that occur in ``train``, in the order of its features.
 
     ``embeddings``: a vectors file, ``word2vec``/``fasttext`` to train them with gensim on the
     training texts (characters, for Chinese), or None for random vectors of ``word_dim``.
-    ``bigram_init``: how bigram vectors start: "normal" (torch's N(0, 1)) or "uniform"
-    (uniform(±√(3/d)), the scale of textrnn's other random vectors and near that of trained ones);
+    ``bigram_init``: how bigram vectors start: "uniform" (uniform(±√(3/d)), the scale of textrnn's
+    other random vectors and near that of trained ones) or "normal" (torch's N(0, 1), five times
+    larger; it trained worse on ChnSentiCorp, docs/benchmarks.md);
     bigrams seen fewer than ``bigram_min_freq`` times share the unknown row.
     """
     if bigram_init not in ("normal", "uniform"):
