@@ -29,6 +29,7 @@ def test_a_saved_model_keeps_its_own_pre_tokenizer(tmp_path, monkeypatch):
     folder = tagger.save_pretrained(tmp_path / "whitespace")
     loaded = load_model(folder)
     assert [t for t, _ in loaded.pre_tokenize(text)] == text.split() != default
+    assert list(loaded.tokens_and_offsets(text)[0]) == text.split()
     # today's pattern changing does not reach a loaded model
     monkeypatch.setattr(vocab_module, "_PRE_TOKENIZER", pre_tokenizers.Split(" ", "removed"))
     reloaded = load_model(folder)
@@ -43,6 +44,33 @@ def test_a_default_model_tokenizes_as_the_module_pattern(tmp_path):
     loaded = load_model(model.save_pretrained(tmp_path / "default"))
     text = "U.S. troops (3,000 of them) left on 12:30 -- said Smith's aide. 北京"
     assert loaded.pre_tokenize(text) == vocab_module.pre_tokenize(text)
+
+
+def test_plain_ascii_text_is_split_as_tokenizers_splits_it():
+    """The Python path for plain ASCII text (``vocab._ASCII_TOKEN``) against tokenizers itself, on
+    every string of one or two characters over its alphabet and on random longer ones (checked
+    once: every string of up to three characters, and of four to six over "aZ09.-,:/'! \\t(_")."""
+    by_tokenizers = vocab_module._PRE_TOKENIZER.pre_tokenize_str
+    alphabet = [chr(c) for c in range(32, 127)] + ["\t", "\n", "\r", "\x0b", "\x0c"]
+    rng = random.Random(0)
+    texts = alphabet + [a + b for a in alphabet for b in alphabet]
+    texts += ["".join(rng.choice("aZ09.-,:/' " if rng.random() < 0.7 else alphabet)
+                      for _ in range(rng.randint(3, 30))) for _ in range(3000)]
+    texts += ["U.S. troops (3,000 of them) left on 12:30 -- said Smith's aide.", "e-mail x-1-2 a.b.c. 1.2.3 ''s A.B"]
+    vocab = vocab_module.WordVocab.from_words(["smith"])
+    assert vocab._plain_ascii
+
+    def as_columns(pieces):
+        return [[p[0] for p in pieces], [p[1] for p in pieces]]
+
+    for text in texts:
+        assert vocab_module._NOT_PLAIN_ASCII.search(text) is None  # the Python path is the one checked
+        assert vocab_module.pre_tokenize(text) == by_tokenizers(text), repr(text)
+        assert list(map(list, vocab.tokens_and_offsets(text))) == as_columns(by_tokenizers(text)), repr(text)
+    for text in ["Smith’s café", "a\x1fb c", "北京 U.S.", "x\u00a0y", "\x85z", ""]:  # tokenizers' own path
+        assert vocab_module._NOT_PLAIN_ASCII.search(text) is not None or not text
+        assert vocab_module.pre_tokenize(text) == by_tokenizers(text)
+        assert list(map(list, vocab.tokens_and_offsets(text))) == as_columns(by_tokenizers(text))
 
 
 def test_lone_surrogates_are_tagged_not_an_encoding_error(tagger):

@@ -116,6 +116,10 @@ class Frontend:
         """Tokens with character offsets, by the pre-tokenizer saved with this model."""
         return self.words.pre_tokenize(text)
 
+    def tokens_and_offsets(self, text: str) -> Tuple[Sequence[str], Sequence[Tuple[int, int]]]:
+        """``pre_tokenize`` as two sequences: tokens, and their (start, end) character offsets."""
+        return self.words.tokens_and_offsets(text)
+
     def inference(self):
         """The context every prediction runs in (the torch backend: eval mode)."""
         return contextlib.nullcontext()

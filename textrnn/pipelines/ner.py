@@ -35,8 +35,7 @@ class TokenClassificationPipeline(Pipeline):
     task = "ner"
 
     def preprocess(self, text: str, max_tokens: int = 256, **_: Any) -> Dict[str, Any]:
-        pieces = self.model.pre_tokenize(text)  # the model's own saved pre-tokenizer
-        tokens, offsets = zip(*pieces) if pieces else ((), ())
+        tokens, offsets = self.model.tokens_and_offsets(text)  # the model's own saved pre-tokenizer
         return {"text": text, "tokens": tokens, "offsets": offsets, "segments": segments(tokens, max_tokens)}
 
     def _forward(self, prepared: List[Dict], batch_size: int, **_: Any) -> List[Tuple]:
@@ -45,6 +44,9 @@ class TokenClassificationPipeline(Pipeline):
         decoded = iter(self.model.predict_entities(flat, batch_size=batch_size) if flat else [])
         outputs = []
         for p in prepared:
+            if len(p["segments"]) == 1:  # most inputs: the segment's output is the input's
+                outputs.append(next(decoded))
+                continue
             tags, scores, spans = [], [], []
             for a, _ in p["segments"]:
                 seg_tags, seg_scores, seg_spans = next(decoded)
