@@ -3,6 +3,7 @@ by brute force, conversions that keep spans."""
 import itertools
 import random
 
+import numpy as np
 import pytest
 from seqeval.metrics.sequence_labeling import get_entities
 
@@ -68,6 +69,33 @@ def test_spans_equal_seqeval_on_invalid_sequences_too():
         for _ in range(3000):
             tags = [rng.choice(LABELS[scheme]) for _ in range(rng.randint(0, 9))]
             assert T.get_spans(tags, scheme) == seqeval_spans(tags), tags
+
+
+@pytest.mark.parametrize("scheme", sorted(LABELS))
+def test_a_batch_of_tag_ids_gives_get_spans_spans(scheme):
+    """frontend.SpanReader (chunk_boundaries' tables over a whole batch) against get_spans: every
+    sequence of up to 4 tags, and random longer ones, valid or not, ragged, junk past the ends."""
+    from textrnn.frontend import SpanReader
+
+    labels = LABELS[scheme]
+    reader = SpanReader(labels, scheme)
+    rng = np.random.default_rng(0)
+    ids = [list(seq) for seq in all_sequences(range(len(labels)), 4 if len(labels) < 6 else 3)]
+    ids += [rng.integers(0, len(labels), rng.integers(1, 30)).tolist() for _ in range(500)]
+    for first in range(0, len(ids), 256):
+        rows = ids[first:first + 256]
+        lengths = np.array([len(r) for r in rows])
+        paths = rng.integers(0, len(labels), (len(rows), lengths.max()))
+        for b, row in enumerate(rows):
+            paths[b, :len(row)] = row
+        expected = [(b, typ, start, end) for b, row in enumerate(rows)
+                    for typ, start, end in T.get_spans([labels[t] for t in row], scheme)]
+        got_rows, starts, ends, types = reader(paths, lengths)
+        got = [(b, reader.type_names[t], s, e)
+               for b, t, s, e in zip(*(x.tolist() for x in (got_rows, types, starts, ends)))]
+        assert got == expected
+    assert reader.extends[reader.type_names.index("A")].tolist() == [l[:2] in ("I-", "M-", "E-") and l[2:] == "A"
+                                                                      for l in labels]
 
 
 @pytest.mark.parametrize("scheme, tags, spans", [

@@ -1,9 +1,9 @@
 """CRF decoding in numpy: Viterbi, forward-backward, token marginals and exact span probabilities.
 
 The same algorithms as ``textrnn.modules.crf.CRF``, for inference only, vectorised over the batch
-and looping over time. Both backends decode with it (torch computes the emissions, or
+and looping over time. Both backends decode with it on the CPU (torch computes the emissions, or
 onnxruntime does), so an exported model needs no torch, and the two give the same tags for the
-same emissions.
+same emissions. (A torch model on a GPU decodes there, with ``textrnn.decoding_torch``.)
 - Viterbi runs in float32 with the operations of ``CRF.viterbi`` in the same order, so its tags
   are bit-for-bit the torch module's.
 - Forward-backward runs in float64 (torch's runs in float32, whose rounding at the large scores
@@ -14,7 +14,7 @@ same emissions.
 """
 from __future__ import annotations
 
-from typing import Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -64,6 +64,10 @@ class CRFDecoder:
         allowed, allowed_start, allowed_end = tag_schemes.allowed_transitions(list(labels), scheme)
         return cls(transitions, start, end, np.array(allowed, dtype=bool), np.array(allowed_start, dtype=bool),
                    np.array(allowed_end, dtype=bool))
+
+    def decode(self, emissions: np.ndarray, lengths: np.ndarray, scores: bool) -> "CRFDecoded":
+        """One batch: the best paths, and with ``scores`` their tokens' marginal probabilities."""
+        return CRFDecoded(self, emissions, lengths, scores)
 
     # ------------------------------------------------------------------ Viterbi
     def viterbi(self, emissions: np.ndarray, lengths: np.ndarray) -> np.ndarray:
@@ -152,6 +156,61 @@ class CRFDecoder:
             tail = np.where(ends < np.asarray(lengths)[rows],
                             _logsumexp(np.where(extends, -np.inf, terms), axis=1), end[last_tag])
         return np.exp(np.minimum(score + tail - log_z[rows], 0.0))
+
+
+class CRFDecoded:
+    """A batch decoded by a ``CRFDecoder``; what a tagger's front end reads off a decoder (the torch
+    decoders give the same): ``paths`` (batch, seq) best tags and ``picked`` (batch, seq) their
+    marginal probabilities (None without scores), numpy; ``span_probabilities`` of spans on the
+    paths. The forward-backward scores are computed once for both."""
+
+    def __init__(self, decoder: CRFDecoder, emissions: np.ndarray, lengths: np.ndarray, scores: bool):
+        self.decoder, self.emissions, self.lengths = decoder, emissions, lengths
+        self.paths = decoder.viterbi(emissions, lengths)  # (batch, seq)
+        self.picked = self.state = None
+        if scores:
+            self.state = decoder.forward_backward(emissions, lengths)
+            probs = decoder.marginals(self.state, lengths)
+            self.picked = np.take_along_axis(probs, self.paths[:, :, None], axis=2)[:, :, 0]  # (batch, seq)
+
+    def span_probabilities(self, rows: np.ndarray, starts: np.ndarray, ends: np.ndarray,
+                           extends: np.ndarray) -> List[float]:
+        """See ``CRFDecoder.span_probabilities``; needs ``scores``."""
+        assert self.state is not None
+        values = self.decoder.span_probabilities(self.emissions, self.lengths, self.state, self.paths, rows,
+                                                 starts, ends, extends)
+        return values.tolist()
+
+
+class SoftmaxDecoder:
+    """Decoding for a tagger without a CRF: each token's best tag, independently."""
+
+    def decode(self, emissions: np.ndarray, lengths: np.ndarray, scores: bool) -> "SoftmaxDecoded":
+        return SoftmaxDecoded(emissions, lengths, scores)
+
+
+class SoftmaxDecoded:
+    """``CRFDecoded``'s fields for softmax tags. A span's probability is the product of its tokens'
+    probabilities times that of the next tag not continuing the span."""
+
+    def __init__(self, emissions: np.ndarray, lengths: np.ndarray, scores: bool):
+        self.lengths = lengths
+        self.paths = emissions.argmax(axis=2)  # (batch, seq)
+        self.picked = self.probs = None
+        if scores:
+            self.probs = softmax(emissions, axis=2)  # (batch, seq, K) float64
+            self.picked = np.take_along_axis(self.probs, self.paths[:, :, None], axis=2)[:, :, 0]
+
+    def span_probabilities(self, rows: np.ndarray, starts: np.ndarray, ends: np.ndarray,
+                           extends: np.ndarray) -> List[float]:
+        probs, paths, out = self.probs, self.paths, []
+        assert probs is not None
+        for b, first, end, stop_not in zip(rows, starts, ends, extends):
+            p = float(np.prod(probs[b, np.arange(first, end), paths[b, first:end]]))
+            if end < self.lengths[b] and stop_not.any():
+                p *= 1.0 - float(probs[b, end, stop_not].sum())
+            out.append(p)
+        return out
 
 
 def softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:

@@ -122,6 +122,18 @@ def get_spans(tags: Sequence[str], scheme: str) -> List[Span]:
     return _spans(_parse_all(tags, normalize_scheme(scheme)))
 
 
+def chunk_boundaries(labels: Sequence[str], scheme: str) -> Tuple[List[List[bool]], List[List[bool]]]:
+    """``get_spans``'s decisions as tables, to read many tag sequences at once (by array lookups):
+    ``ends[p][c]``, a span ends just before tag ``c`` when it follows tag ``p``; ``starts[p][c]``,
+    a span starts at that ``c``. Tags are indices into ``labels``; index ``len(labels)`` stands for
+    outside the sentence (before its first tag and after its last). The spans of a sequence are then
+    its starts and ends paired in order: a span starts wherever one ended on a tag that is not O."""
+    parsed = _parse_all(labels, normalize_scheme(scheme)) + [("O", None)]
+    ends = [[p[0] != "O" and _chunk_end(p[0], c[0], p[1], c[1]) for c in parsed] for p in parsed]
+    starts = [[c[0] != "O" and _chunk_start(p[0], c[0], p[1], c[1]) for c in parsed] for p in parsed]
+    return ends, starts
+
+
 def spans_to_tags(spans: Iterable[Span], length: int, scheme: str) -> List[str]:
     """The one valid tag sequence of ``scheme`` that encodes ``spans`` (non-overlapping)."""
     scheme = normalize_scheme(scheme)
