@@ -6,6 +6,7 @@ gather index on the host and crashed on a GPU, while every CPU test passed. Wher
 present, the same checks also run on it (``*_on_real_cuda``).
 """
 import dataclasses
+import json
 import math
 
 import pytest
@@ -14,6 +15,7 @@ from torch.nn.utils.rnn import pack_padded_sequence
 
 from textrnn import pipeline
 from textrnn.tasks.classification import TextClassifier, build_classifier
+from textrnn.decoding_torch import TorchCRFDecoder, TorchSoftmaxDecoder
 from textrnn.tasks.tagging import SequenceTagger, build_tagger
 from tests.fake_device import FakeCudaTensor, fake_cuda
 from tests.helpers import (TINY_NER, TINY_SENTIMENT, classification_dataset, multilabel_dataset,
@@ -173,11 +175,19 @@ def tagger_outputs(tagger):
 
 
 @pytest.mark.parametrize("name", sorted(TAGGERS))
-def test_tagger_inference_on_device_equals_cpu(name):
+def test_tagger_inference_on_device_equals_cpu(name, monkeypatch):
+    """On a device, decoding runs there in torch (textrnn.decoding_torch): the same tags and spans
+    as numpy on the CPU, probabilities equal to rounding (float64 summed in another order)."""
     tagger = make_tagger(name)
     expected = tagger_outputs(tagger)
     assert sum(len(spans) for _, _, spans in expected["entities"]) > 3, "the check needs predicted entities"
-    assert on_fake_device(tagger, tagger_outputs, TAGGERS[name][2]) == expected
+    decoded_on = []
+    for cls in (TorchCRFDecoder, TorchSoftmaxDecoder):
+        original = cls.decode
+        monkeypatch.setattr(cls, "decode", lambda self, emissions, *a, original=original:
+                            decoded_on.append(emissions.device) or original(self, emissions, *a))
+    assert_close(on_fake_device(tagger, tagger_outputs, TAGGERS[name][2]), expected, 1e-12)
+    assert decoded_on and all(d.type == "cuda" for d in decoded_on)
 
 
 @real_cuda
@@ -257,10 +267,14 @@ def test_the_command_line_on_a_device(tmp_path, capsys):
             printed.append(capsys.readouterr().out)
         return printed
 
+    def parsed(printed):  # JSON lines as values (scores compared to rounding), other lines as text
+        return [[json.loads(line) if line.startswith("{") else line for line in out.splitlines()]
+                for out in printed]
+
     expected = run("cpu")
     assert '"entity_group"' in expected[0]
     with fake_cuda(devices=2):
-        assert run("cuda:1") == expected
+        assert_close(parsed(run("cuda:1")), parsed(expected), 1e-12)
 
 
 def test_a_device_model_is_an_ordinary_cpu_model_again_after_the_block():

@@ -8,7 +8,6 @@ import os
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence
 
-import numpy as np
 import torch
 
 from .. import frontend
@@ -69,14 +68,17 @@ class TaskModel:
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
         return torch.get_num_threads() < cores
 
-    def run_module(self, method: Callable[[Dict[str, torch.Tensor]], torch.Tensor], arrays) -> np.ndarray:
-        """``method`` (e.g. ``self.model.emissions``) on a batch of frontend arrays, as float32 numpy,
-        without autograd and under the precision's autocast (both are per thread, so they are
-        entered here, in whichever thread runs the batch)."""
+    def run_module(self, method: Callable[[Dict[str, torch.Tensor]], torch.Tensor], arrays,
+                   to_host: bool = True):
+        """``method`` (e.g. ``self.model.emissions``) on a batch of frontend arrays, as float32 numpy
+        (``to_host=False``: a float32 tensor left on the model's device), without autograd and
+        under the precision's autocast (both are per thread, so they are entered here, in
+        whichever thread runs the batch)."""
         device = next(self.model.parameters()).device
         with torch.inference_mode(), self.autocast():
             batch = {k: torch.from_numpy(v).to(device) for k, v in arrays.items()}
-            return method(batch).float().cpu().numpy()
+            out = method(batch).float()
+            return out.cpu().numpy() if to_host else out
 
     def collate(self, items: Sequence[Item]) -> Dict[str, torch.Tensor]:
         """One padded batch of tensors for the module (training and inference alike)."""

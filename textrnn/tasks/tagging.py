@@ -57,8 +57,30 @@ class SequenceTagger(TaskModel, TaggerFrontend):
             return {}
         return {"tags": padded([it["tags"] for it in items], max(len(it["tags"]) for it in items))}
 
+    device_decoding: Optional[bool] = None  # decode with torch on the model's device: None, where that is not
+    #                                         the CPU (where numpy is faster and matches the ONNX backend)
+
     def emission_scores(self, arrays) -> np.ndarray:
         return self.run_module(self.model.emissions, arrays)
+
+    def device_emission_scores(self, arrays) -> torch.Tensor:
+        """(batch, seq, num_tags) float32, left on the model's device."""
+        return self.run_module(self.model.emissions, arrays, to_host=False)
+
+    def decoding(self):
+        """On a GPU, the emissions stay there and are decoded there (``textrnn.decoding_torch``):
+        only paths and probabilities come back to the host. On the CPU, the front end's numpy."""
+        on_device = self.device.type != "cpu" if self.device_decoding is None else self.device_decoding
+        if not on_device:
+            return super().decoding()
+        from ..decoding_torch import TorchCRFDecoder, TorchSoftmaxDecoder
+
+        crf = self.model.crf
+        if crf is None:
+            return self.device_emission_scores, TorchSoftmaxDecoder()
+        decoder = TorchCRFDecoder.for_labels(crf.transitions, crf.start_transitions, crf.end_transitions, self.labels,
+                                             self.config.scheme, device=self.device)
+        return self.device_emission_scores, decoder
 
     def crf_parameters(self):
         crf = self.model.crf
