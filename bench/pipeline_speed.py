@@ -5,7 +5,7 @@ The CoNLL-2003 test sentences are joined back into plain strings (tokens separat
 the pipeline does all the work a user's call does: pre-tokenization with offsets, encoding,
 batching, the network, CRF Viterbi and span marginals, and building the dicts. Each variant
 (torch fp32, torch bf16, onnxruntime fp32 and int8; torch fp32 with the CRF decoded on the
-host though the model is on a GPU) is timed in turn, ``--repeats`` rounds
+host though the model is on a GPU, or with torch on the CPU) is timed in turn, ``--repeats`` rounds
 interleaved so that the machine's drift hits all alike; the median is reported. Each variant's
 test F1 comes from tagging the gold tokens, and its entities are compared with torch fp32's
 (same spans? largest score difference?). Needs a trained model folder
@@ -39,6 +39,8 @@ VARIANTS = {  # name -> pipeline options
     # on a GPU the CRF decodes there (textrnn/decoding_torch.py); this one copies emissions to the
     # host and decodes them in numpy, as every call did before (on the CPU: the same as torch-fp32)
     "torch-fp32-host-crf": {"device_decoding": False},
+    # the other way round: torch decoding even on the CPU (to compare it with numpy there)
+    "torch-fp32-device-crf": {"device_decoding": True},
 }
 ATTRIBUTES = ("device_decoding",)  # variant settings that are attributes of the model, not pipeline options
 
@@ -59,7 +61,7 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default="runs/conll03-bilstm-crf")
     p.add_argument("--data-dir", default=str(default_data_dir()))
-    p.add_argument("--variants", default=",".join(v for v in VARIANTS if v != "torch-fp32-host-crf"),
+    p.add_argument("--variants", default=",".join(v for v in VARIANTS if "-crf" not in v),
                    help=f"any of {', '.join(VARIANTS)}")
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--repeats", type=int, default=3, help="timed rounds per variant (the median is kept)")
