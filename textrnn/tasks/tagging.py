@@ -57,8 +57,9 @@ class SequenceTagger(TaskModel, TaggerFrontend):
             return {}
         return {"tags": padded([it["tags"] for it in items], max(len(it["tags"]) for it in items))}
 
-    device_decoding: Optional[bool] = None  # decode with torch on the model's device: None, where that is not
-    #                                         the CPU (where numpy is faster and matches the ONNX backend)
+    # decode with torch on the model's device (True), in numpy on the host (False), or (None) with torch where
+    # the device is not the CPU: on the CPU numpy costs as much and gives the ONNX backend's scores bit for bit
+    device_decoding: Optional[bool] = None
 
     def emission_scores(self, arrays) -> np.ndarray:
         return self.run_module(self.model.emissions, arrays)
