@@ -285,18 +285,18 @@ class Trainer:
         model = acc.unwrap_model(self.model)
         with self._scored(model):
             metrics = self.evaluate(model)
+            score = float(metrics[c.metric])
+            improved = score > s.best_score
+            if improved:  # the weights that were scored are the ones kept
+                self.best_weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
         epoch = s.epoch + 1 if end_of_epoch else round(s.epoch + s.step / self.steps_per_epoch, 4)
         record = {"epoch": epoch, "step": s.global_step, "lr": lr, "train_loss": loss / max(sentences, 1),
                   "epoch_seconds": round(seconds, 2), "train_tokens_per_second": round(tokens / seconds),
                   "train_seconds": round(s.train_seconds, 2)}
         # "name/metric" keys are other sets watched during training (never used to select): kept as named
         record.update({k if "/" in k else f"dev_{k}": v for k, v in metrics.items() if isinstance(v, (int, float))})
-        score = float(metrics[c.metric])
-        improved = score > s.best_score
         if improved:
             s.best_score, s.best_epoch, s.best_step, s.best_metrics = score, epoch, s.global_step, dict(metrics)
-            with self._scored(model):  # the weights that were scored are the ones kept
-                self.best_weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
             s.stale = s.plateau = 0
         else:
             s.stale += 1
