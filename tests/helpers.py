@@ -1,6 +1,8 @@
 """Small builders shared by the tests: tiny corpora written in code, never the shared data."""
 from __future__ import annotations
 
+import math
+
 import pytest
 
 import datasets
@@ -115,3 +117,20 @@ def train_fixed_tagger(steps: int = 120, seed: int = 0):
         optimizer.step()
     tagger.model.eval()
     return tagger
+
+
+def assert_outputs_close(got, expected, tol: float, rel_tol: float = 0.0):
+    """Equal structures (dicts, lists, tuples), equal strings and ints, floats within ``tol``
+    (absolute) or ``rel_tol`` (relative): pipeline outputs from two paths that round differently."""
+    if isinstance(expected, float):
+        assert math.isclose(got, expected, rel_tol=rel_tol, abs_tol=tol), (got, expected)
+    elif isinstance(expected, dict):
+        assert got.keys() == expected.keys()
+        for key in expected:
+            assert_outputs_close(got[key], expected[key], tol, rel_tol)
+    elif isinstance(expected, (list, tuple)):
+        assert type(got) is type(expected) and len(got) == len(expected)
+        for g, e in zip(got, expected):
+            assert_outputs_close(g, e, tol, rel_tol)
+    else:
+        assert got == expected

@@ -9,7 +9,7 @@ from textrnn import tags as tag_schemes
 from textrnn.decoding import CRFDecoder, SoftmaxDecoder
 from textrnn.decoding_torch import TorchCRFDecoder, TorchSoftmaxDecoder
 from textrnn.tasks.tagging import build_tagger
-from tests.helpers import TINY_NER, tagging_dataset
+from tests.helpers import TINY_NER, assert_outputs_close, tagging_dataset
 
 TYPES = ["LOC", "PER", "ORG"]
 SCHEMES = {
@@ -149,20 +149,6 @@ def outputs(tagger):
             "pipeline": pipeline("ner", model=tagger, batch_size=2)(TEXTS, aggregation="simple")}
 
 
-def assert_close(got, expected, tol: float):
-    """Equal structures, equal strings and ints, floats within ``tol``."""
-    if isinstance(expected, float):
-        assert abs(got - expected) <= tol, (got, expected)
-    elif isinstance(expected, dict):
-        assert got.keys() == expected.keys()
-        for key in expected:
-            assert_close(got[key], expected[key], tol)
-    elif isinstance(expected, (list, tuple)):
-        assert type(got) is type(expected) and len(got) == len(expected)
-        for g, e in zip(got, expected):
-            assert_close(g, e, tol)
-    else:
-        assert got == expected
 
 
 @pytest.mark.parametrize("crf", [True, False])
@@ -181,7 +167,7 @@ def test_a_tagger_decoding_with_torch_gives_the_numpy_outputs(crf, monkeypatch):
     tagger.device_decoding = True
     got = outputs(tagger)
     assert used, "the torch decoder was not used"
-    assert_close(got, expected, 1e-12)
+    assert_outputs_close(got, expected, 1e-12)
     tagger.device_decoding = None
     on_the_cpu = tagger.decoding()[1]
     assert type(on_the_cpu).__name__ == ("CRFDecoder" if crf else "SoftmaxDecoder")

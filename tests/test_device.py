@@ -7,7 +7,6 @@ present, the same checks also run on it (``*_on_real_cuda``).
 """
 import dataclasses
 import json
-import math
 
 import pytest
 import torch
@@ -18,8 +17,8 @@ from textrnn.tasks.classification import TextClassifier, build_classifier
 from textrnn.decoding_torch import TorchCRFDecoder, TorchSoftmaxDecoder
 from textrnn.tasks.tagging import SequenceTagger, build_tagger
 from tests.fake_device import FakeCudaTensor, fake_cuda
-from tests.helpers import (TINY_NER, TINY_SENTIMENT, classification_dataset, multilabel_dataset,
-                           tagging_dataset)
+from tests.helpers import (TINY_NER, TINY_SENTIMENT, assert_outputs_close, classification_dataset,
+                           multilabel_dataset, tagging_dataset)
 
 SENTENCES = [tokens for tokens, _ in TINY_NER] + [["Zorblat", "visited", "Parisian", "Genevans"], ["x"]]
 TEXTS = ["John Smith lives in Paris.", "EU rejects German call. Mary went to New York City!",
@@ -112,20 +111,6 @@ def on_real_device(task, outputs, device):
         task.model.to("cpu")
 
 
-def assert_close(got, expected, tol: float):
-    """Equal structures; floats within ``tol`` (real CUDA kernels round differently from the CPU's)."""
-    if isinstance(expected, float):
-        assert math.isclose(got, expected, rel_tol=tol, abs_tol=tol), (got, expected)
-    elif isinstance(expected, dict):
-        assert got.keys() == expected.keys()
-        for key in expected:
-            assert_close(got[key], expected[key], tol)
-    elif isinstance(expected, (list, tuple)):
-        assert type(got) is type(expected) and len(got) == len(expected)
-        for g, e in zip(got, expected):
-            assert_close(g, e, tol)
-    else:
-        assert got == expected
 
 
 def with_subwords(task, buckets=500):
@@ -186,7 +171,7 @@ def test_tagger_inference_on_device_equals_cpu(name, monkeypatch):
         original = cls.decode
         monkeypatch.setattr(cls, "decode", lambda self, emissions, *a, original=original:
                             decoded_on.append(emissions.device) or original(self, emissions, *a))
-    assert_close(on_fake_device(tagger, tagger_outputs, TAGGERS[name][2]), expected, 1e-12)
+    assert_outputs_close(on_fake_device(tagger, tagger_outputs, TAGGERS[name][2]), expected, 1e-12, rel_tol=1e-12)
     assert decoded_on and all(d.type == "cuda" for d in decoded_on)
 
 
@@ -196,7 +181,7 @@ def test_tagger_inference_on_real_cuda(name):
     tagger = make_tagger(name)
     expected = tagger_outputs(tagger)
     # cuDNN rounds through TF32 on recent GPUs by default: about 1e-4 relative, so allow 1e-3
-    assert_close(on_real_device(tagger, tagger_outputs, TAGGERS[name][2]), expected, 1e-3)
+    assert_outputs_close(on_real_device(tagger, tagger_outputs, TAGGERS[name][2]), expected, 1e-3, rel_tol=1e-3)
 
 
 MULTILABEL = [("great acting , dull story", ["acting", "story"]), ("great acting", ["acting"]),
@@ -245,7 +230,7 @@ def test_classifier_inference_on_device_equals_cpu(name):
 def test_classifier_inference_on_real_cuda(name):
     clf, outputs = make_classifier(name)
     expected = outputs(clf)
-    assert_close(on_real_device(clf, outputs, CLASSIFIERS[name][3]), expected, 1e-3)
+    assert_outputs_close(on_real_device(clf, outputs, CLASSIFIERS[name][3]), expected, 1e-3, rel_tol=1e-3)
 
 
 def test_the_command_line_on_a_device(tmp_path, capsys):
@@ -274,7 +259,7 @@ def test_the_command_line_on_a_device(tmp_path, capsys):
     expected = run("cpu")
     assert '"entity_group"' in expected[0]
     with fake_cuda(devices=2):
-        assert_close(parsed(run("cuda:1")), parsed(expected), 1e-12)
+        assert_outputs_close(parsed(run("cuda:1")), parsed(expected), 1e-12, rel_tol=1e-12)
 
 
 def test_a_device_model_is_an_ordinary_cpu_model_again_after_the_block():
