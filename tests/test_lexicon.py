@@ -251,3 +251,90 @@ def test_jieba_dictionary_is_the_default_lexicon_of_the_chinese_recipe():
 def test_inconsistent_lexicon_fields_are_refused(fields, message):
     with pytest.raises(ConfigError, match=message):
         TaggerConfig(vocab_size=5, num_tags=3, char_encoder="none", **fields)
+
+
+# classifiers with a lexicon ------------------------------------------------------------------
+ZH_SENTIMENT = [("北京大学很好", "positive"), ("人民银行工作不好", "negative"), ("中国人读书很好", "positive"),
+                ("在银行工作不好", "negative"), ("北京很好", "positive"), ("大学不好", "negative")]
+
+
+def zh_sentiment():
+    from tests.helpers import classification_dataset
+
+    return classification_dataset(ZH_SENTIMENT)
+
+
+def test_a_classifier_with_a_lexicon_learns_batches_exactly_and_loads_without_gensim(lexicon_file, tmp_path):
+    from textrnn.tasks.classification import TextClassifier, build_classifier, train_classifier
+
+    clf = build_classifier(zh_sentiment(), word_dim=8, hidden_size=12, dropout=0.0, bigrams=True,
+                           lexicon=lexicon_file, lexicon_dim=6, seed=0)
+    assert clf.config.lexicon_size == 13 and clf.model.lexicon is not None
+    assert clf.encode("北京大学")["lexicon"][0] != []  # 北京 and 北京大学 begin here
+    data = zh_sentiment()
+    result = train_classifier(clf, data, data, TrainingConfig(max_epochs=40, batch_size=2, optimizer="adam",
+                                                              lr=0.02, metric="accuracy", seed=0))
+    assert result.best_score == 100.0
+    clf.model.eval()
+    texts = [t for t, _ in ZH_SENTIMENT] + ["没有词", ""]  # no lexicon word, and no token at all
+    items = [clf.encode(t) for t in texts]
+    with torch.no_grad():
+        together = clf.model.logits(clf.collate(items))
+        for i, item in enumerate(items):
+            assert torch.allclose(together[i], clf.model.logits(clf.collate([item]))[0], atol=1e-5)
+    folder = clf.save_pretrained(tmp_path / "clf")
+    assert (folder / "lexicon.json").exists()
+    expected = clf.predict_proba(texts).tolist()
+    script = textwrap.dedent(f"""
+        import json, sys
+        from textrnn.tasks.classification import TextClassifier
+        clf = TextClassifier.from_pretrained({str(folder)!r})
+        print(json.dumps({{"probs": clf.predict_proba({texts!r}).tolist(), "gensim": "gensim" in sys.modules,
+                          "jieba": "jieba" in sys.modules}}))
+    """)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    loaded = json.loads(out.stdout.strip().splitlines()[-1])
+    assert loaded["gensim"] is False and loaded["jieba"] is False
+    assert len(loaded["probs"]) == len(expected)
+    for got, want in zip(loaded["probs"], expected):
+        assert got == pytest.approx(want, abs=1e-6)
+    data = json.loads((folder / "lexicon.json").read_text(encoding="utf-8"))
+    data["lexicon"] = data["lexicon"][:-1]
+    (folder / "lexicon.json").write_text(json.dumps(data), encoding="utf-8")
+    with pytest.raises(DataFormatError, match="holds 11 words but config.json says lexicon_size 13"):
+        TextClassifier.from_pretrained(folder)
+
+
+def test_character_flags_are_shared_by_taggers_and_classifiers(lexicon_file):
+    import argparse
+
+    from textrnn.options import (add_classifier_args, add_tagger_args, add_training_args, classifier_kwargs,
+                                 tagger_kwargs)
+
+    for add, kwargs in ((add_tagger_args, tagger_kwargs), (add_classifier_args, classifier_kwargs)):
+        parser = argparse.ArgumentParser()
+        add(parser)
+        add_training_args(parser)
+        got = kwargs(parser.parse_args(["--bigrams", "--bigram-min-freq", "2", "--bigram-init", "uniform",
+                                        "--lexicon", lexicon_file, "--lexicon-dim", "7"]))
+        assert (got["bigrams"], got["bigram_min_freq"], got["bigram_init"], got["lexicon"], got["lexicon_dim"]) == (
+            True, 2, "uniform", lexicon_file, 7)
+        assert "lexicon" not in kwargs(parser.parse_args(["--lexicon", "none"]))
+    tagger, classifier = argparse.ArgumentParser(), argparse.ArgumentParser()
+    add_tagger_args(tagger)
+    add_classifier_args(classifier)
+    # the tagger's bigram vectors keep torch's N(0, 1) start, on which its settings were chosen
+    assert (tagger.parse_args([]).bigram_init, classifier.parse_args([]).bigram_init) == ("normal", "uniform")
+
+
+def test_tagger_bigram_vectors_start_as_asked_and_rare_ones_share_a_row():
+    normal = build_tagger(zh_dataset(), word_dim=8, hidden_size=8, char_encoder="none", bigrams=True, seed=0)
+    uniform = build_tagger(zh_dataset(), word_dim=8, hidden_size=8, char_encoder="none", bigrams=True, seed=0,
+                           bigram_init="uniform")
+    bound = (3.0 / uniform.config.bigram_dim) ** 0.5
+    assert normal.model.bigrams.weight.abs().max() > 1.0
+    assert 0 < uniform.model.bigrams.weight.abs().max() <= bound and torch.all(uniform.model.bigrams.weight[0] == 0)
+    rare = build_tagger(zh_dataset(), word_dim=8, hidden_size=8, char_encoder="none", bigrams=True, bigram_min_freq=2)
+    assert 2 < len(rare.bigrams) < len(normal.bigrams) == normal.config.bigram_vocab_size
+    with pytest.raises(ConfigError, match="--bigram-init"):
+        build_tagger(zh_dataset(), char_encoder="none", bigrams=True, bigram_init="zeros")

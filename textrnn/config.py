@@ -82,6 +82,16 @@ def _check_at_least(minimum: int, **values: int) -> None:
             raise ConfigError(f"{name} must be {minimum} or more; got {value}")
 
 
+def _check_lexicon(config) -> None:
+    """The SoftLexicon fields shared by taggers and classifiers."""
+    _check_at_least(0, lexicon_size=config.lexicon_size, lexicon_rows=config.lexicon_rows)
+    _check_positive(lexicon_dim=config.lexicon_dim, lexicon_trainable=config.lexicon_trainable)
+    if config.lexicon_size and config.lexicon_rows < 3:
+        raise ConfigError(f"a lexicon needs lexicon_rows >= 3 (<pad>, <none>, <unk>); got {config.lexicon_rows}")
+    if config.lexicon_trainable is not None and config.lexicon_trainable > config.lexicon_rows:
+        raise ConfigError(f"lexicon_trainable ({config.lexicon_trainable}) exceeds lexicon_rows ({config.lexicon_rows})")
+
+
 def _check_words(config) -> None:
     """What taggers and classifiers share: the word table, its subword and bigram parts, labels."""
     _check_positive(vocab_size=config.vocab_size, word_dim=config.word_dim, bigram_dim=config.bigram_dim)
@@ -187,12 +197,7 @@ class TaggerConfig(_JSONMixin):
         _check_choice("char_encoder", self.char_encoder, CHAR_ENCODERS)
         if self.char_encoder != "none" and self.num_chars <= 0:
             raise ConfigError("char features need num_chars > 0 (the size of the character vocabulary)")
-        _check_at_least(0, lexicon_size=self.lexicon_size, lexicon_rows=self.lexicon_rows)
-        _check_positive(lexicon_dim=self.lexicon_dim, lexicon_trainable=self.lexicon_trainable)
-        if self.lexicon_size and self.lexicon_rows < 3:
-            raise ConfigError(f"a lexicon needs lexicon_rows >= 3 (<pad>, <none>, <unk>); got {self.lexicon_rows}")
-        if self.lexicon_trainable is not None and self.lexicon_trainable > self.lexicon_rows:
-            raise ConfigError(f"lexicon_trainable ({self.lexicon_trainable}) exceeds lexicon_rows ({self.lexicon_rows})")
+        _check_lexicon(self)
         EncoderConfig(self.rnn, self.hidden_size, self.num_layers, self.dropout)  # validates
 
 
@@ -212,6 +217,10 @@ class ClassifierConfig(_JSONMixin):
     subword_max_n: int = 6
     bigram_vocab_size: int = 0  # Chinese: embeddings of each character with the next (0: none)
     bigram_dim: int = 50
+    lexicon_size: int = 0  # SoftLexicon B/M/E/S word sets, as in TaggerConfig (0: none)
+    lexicon_rows: int = 0
+    lexicon_dim: int = 50
+    lexicon_trainable: Optional[int] = None
     rnn: str = "lstm"
     hidden_size: int = 150
     num_layers: int = 1
@@ -230,6 +239,7 @@ class ClassifierConfig(_JSONMixin):
         if len(self.labels) < 2 and not self.multi_label:
             raise ConfigError(f"a classifier needs at least 2 labels; got {list(self.labels)}")
         _check_choice("pooling", self.pooling, POOLINGS)
+        _check_lexicon(self)
         for name in ("thresholds", "class_weights"):
             values = getattr(self, name)
             if values and len(values) != len(self.labels):

@@ -348,6 +348,7 @@ class ClassifierFrontend(Frontend):
     """Raw text in, labels with scores out; a backend defines ``probability_scores``."""
 
     bigrams: Any = None
+    lexicon: Any = None  # textrnn.lexicon.Lexicon of a lexicon-enhanced (Chinese) classifier
 
     def probability_scores(self, arrays: Arrays) -> np.ndarray:  # pragma: no cover - abstract
         """(batch, num_labels): softmax, or independent sigmoids for multi-label."""
@@ -367,16 +368,22 @@ class ClassifierFrontend(Frontend):
                 item["oov"] = []
             if self.bigrams is not None:
                 item["bigrams"] = [1]
+            if self.lexicon is not None:
+                item["lexicon"] = [[]]
             return item
         item = self.encode_words(tokens)
         if self.bigrams is not None:
             item["bigrams"] = self.bigrams.encode(tokens)
+        if self.lexicon is not None:  # per token, the codes of its B/M/E/S lexicon words
+            item["lexicon"] = self.lexicon.codes(tokens)
         return item
 
     def arrays(self, items: Sequence[Item]) -> Arrays:
         out = self.word_arrays(items)
         if self.bigrams is not None:
             out["bigrams"] = padded([it["bigrams"] for it in items], out["words"].shape[1])
+        if self.lexicon is not None:
+            out["lexicon"] = padded_codes([it["lexicon"] for it in items], out["words"].shape[1])
         return out
 
     def probabilities(self, texts: Sequence[str], batch_size: int = 256) -> np.ndarray:

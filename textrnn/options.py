@@ -114,8 +114,17 @@ def add_tagger_args(parser: argparse.ArgumentParser, **defaults: Any) -> None:
     g.add_argument("--char-filters", type=int, default=defaults.get("char_filters", 30),
                    help="CNN filters, or char LSTM hidden size per direction")
     g.add_argument("--no-crf", dest="crf", action="store_false", help="softmax over tags instead of a CRF")
+    add_character_args(g, dict({"bigram_init": "normal"}, **defaults))
+
+
+def add_character_args(g, defaults: Dict[str, Any]) -> None:
+    """Flags of character-level (Chinese) models, taggers and classifiers alike: bigrams and a lexicon."""
     g.add_argument("--bigrams", action=argparse.BooleanOptionalAction, default=defaults.get("bigrams", False),
-                   help="add an embedding of each token with the next (character-level Chinese NER)")
+                   help="add an embedding of each token with the next (Chinese characters)")
+    g.add_argument("--bigram-init", choices=("normal", "uniform"), default=defaults.get("bigram_init", "uniform"),
+                   help="bigram vectors start uniform(±√(3/d)) or N(0, 1) (default %(default)s)")
+    g.add_argument("--bigram-min-freq", type=int, default=defaults.get("bigram_min_freq", 1),
+                   help="bigrams seen fewer times in training share one unknown vector (default %(default)s)")
     g.add_argument("--lexicon", default=defaults.get("lexicon"),
                    help="each token also sees the B/M/E/S sets of lexicon words matching there (SoftLexicon): "
                         "'jieba' (its 349k-word dictionary) or a file of 'WORD [FREQUENCY]' lines; 'none' for no lexicon")
@@ -127,14 +136,19 @@ def add_tagger_args(parser: argparse.ArgumentParser, **defaults: Any) -> None:
                    help="lexicon word vectors: gensim Word2Vec on the text segmented by the lexicon, or random")
 
 
-def tagger_kwargs(args: argparse.Namespace) -> Dict[str, Any]:
-    """Keyword arguments for ``build_tagger`` from parsed flags."""
-    kwargs = dict(_embedding_kwargs(args), char_encoder=args.char_features, char_dim=args.char_dim,
-                  char_filters=args.char_filters, use_crf=args.crf, bigrams=args.bigrams)
+def character_kwargs(args: argparse.Namespace) -> Dict[str, Any]:
+    """The keyword arguments of ``add_character_args``'s flags, for ``build_tagger`` and ``build_classifier``."""
+    kwargs = dict(bigrams=args.bigrams, bigram_init=args.bigram_init, bigram_min_freq=args.bigram_min_freq)
     if args.lexicon and args.lexicon != "none":
         kwargs.update(lexicon=args.lexicon, lexicon_dim=args.lexicon_dim, lexicon_weighting=args.lexicon_weighting,
                       lexicon_vectors=args.lexicon_vectors)
     return kwargs
+
+
+def tagger_kwargs(args: argparse.Namespace) -> Dict[str, Any]:
+    """Keyword arguments for ``build_tagger`` from parsed flags."""
+    return dict(_embedding_kwargs(args), char_encoder=args.char_features, char_dim=args.char_dim,
+                char_filters=args.char_filters, use_crf=args.crf, **character_kwargs(args))
 
 
 def _embedding_kwargs(args: argparse.Namespace) -> Dict[str, Any]:
@@ -161,19 +175,13 @@ def add_classifier_args(parser: argparse.ArgumentParser, **defaults: Any) -> Non
                    help="in training, replace each token by <unk> with this probability (default %(default)s)")
     g.add_argument("--min-freq", type=int, default=defaults.get("min_freq", 1),
                    help="words seen fewer times in training map to <unk>")
-    g.add_argument("--bigrams", action=argparse.BooleanOptionalAction, default=defaults.get("bigrams", False),
-                   help="add an embedding of each token with the next (Chinese characters)")
-    g.add_argument("--bigram-init", choices=("normal", "uniform"), default=defaults.get("bigram_init", "uniform"),
-                   help="bigram vectors start uniform(±√(3/d)) or N(0, 1) (default %(default)s)")
-    g.add_argument("--bigram-min-freq", type=int, default=defaults.get("bigram_min_freq", 1),
-                   help="bigrams seen fewer times in training share one unknown vector (default %(default)s)")
     g.add_argument("--balanced-weights", action="store_true",
                    help="weight the loss by inverse label frequency (imbalanced data)")
+    add_character_args(g, defaults)
 
 
 def classifier_kwargs(args: argparse.Namespace) -> Dict[str, Any]:
     """Keyword arguments for ``build_classifier`` from parsed flags."""
     return dict(_embedding_kwargs(args), min_freq=args.min_freq, pooling=args.pooling,
-                input_dropout=args.input_dropout, word_dropout=args.word_dropout, bigrams=args.bigrams,
-                bigram_init=args.bigram_init, bigram_min_freq=args.bigram_min_freq,
-                balanced_weights=args.balanced_weights)
+                input_dropout=args.input_dropout, word_dropout=args.word_dropout,
+                balanced_weights=args.balanced_weights, **character_kwargs(args))

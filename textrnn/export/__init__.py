@@ -55,7 +55,7 @@ def onnx_bytes(task_model, quantize: Optional[str] = None) -> bytes:
     _require_onnx()
     check_quantize(quantize)
     if getattr(task_model, "lexicon", None) is not None:
-        raise ValueError("a tagger with a lexicon (--lexicon) cannot be exported to ONNX yet; "
+        raise ValueError("a model with a lexicon (--lexicon) cannot be exported to ONNX yet; "
                          "run it with the torch backend")
     from . import graph
     from .runtime import quantize_int8, session

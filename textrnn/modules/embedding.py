@@ -8,6 +8,27 @@ import torch.nn.functional as F
 from torch import nn
 
 
+BIGRAM_INITS = ("normal", "uniform")
+
+
+def uniform_rows_(weight: torch.Tensor) -> None:
+    """Random vectors at textrnn's scale, uniform(±√(3/dim)) (unit variance per vector), row 0 (padding) zero."""
+    bound = (3.0 / weight.shape[1]) ** 0.5
+    with torch.no_grad():
+        weight.uniform_(-bound, bound)
+        weight[0].zero_()
+
+
+def init_bigrams_(embedding: nn.Embedding, how: str) -> None:
+    """How the bigram vectors of a character model start (``--bigram-init``): "uniform" (``uniform_rows_``,
+    near the scale of gensim's character vectors they are joined to) or "normal" (torch's N(0, 1), five
+    times larger; it trained worse on ChnSentiCorp, docs/benchmarks.md)."""
+    if how not in BIGRAM_INITS:
+        raise ValueError(f"bigram init must be one of {BIGRAM_INITS}, not {how!r}")
+    if how == "uniform":
+        uniform_rows_(embedding.weight)
+
+
 class WordEmbedding(nn.Module):
     """Ids below ``num_trainable`` index a trained table; ids at or above it a frozen buffer.
 
@@ -39,10 +60,9 @@ class WordEmbedding(nn.Module):
                 self.trained.weight.copy_(init[: self.num_trainable])
                 if self.frozen is not None:
                     self.frozen.copy_(init[self.num_trainable:])
+                self.trained.weight[0].zero_()
         else:
-            nn.init.uniform_(self.trained.weight, -(3.0 / dim) ** 0.5, (3.0 / dim) ** 0.5)
-        with torch.no_grad():
-            self.trained.weight[0].zero_()
+            uniform_rows_(self.trained.weight)
         self.dim = dim
 
     def forward(self, ids: torch.Tensor, oov_positions: Optional[torch.Tensor] = None,

@@ -15,8 +15,10 @@ import torch
 
 from ..config import ClassifierConfig, TrainingConfig
 from ..frontend import ClassifierFrontend
-from ..hub import BIGRAMS_NAME, TOKENIZER_NAME
+from ..hub import BIGRAMS_NAME, LEXICON_NAME, TOKENIZER_NAME
+from ..lexicon import Lexicon
 from ..models.classifier import BiRNNClassifier
+from ..modules.embedding import BIGRAM_INITS, init_bigrams_
 from ..vocab import BigramVocab, WordVocab, pre_tokenize
 from ..errors import ConfigError, DataFormatError
 from .base import (TaskModel, TokenStream, encode_dataset, initial_embeddings, label_index, shard_map,
@@ -42,10 +44,12 @@ class TextClassifier(TaskModel, ClassifierFrontend):
     config_class = ClassifierConfig
     model_class = BiRNNClassifier
 
-    def __init__(self, model: BiRNNClassifier, words: WordVocab, bigrams: Optional[BigramVocab] = None):
+    def __init__(self, model: BiRNNClassifier, words: WordVocab, bigrams: Optional[BigramVocab] = None,
+                 lexicon: Optional[Lexicon] = None):
         self.model = model
         self.words = words
         self.bigrams = bigrams
+        self.lexicon = lexicon
         self.config: ClassifierConfig = model.config
         self.labels: List[str] = list(model.config.labels)
 
@@ -91,12 +95,14 @@ class TextClassifier(TaskModel, ClassifierFrontend):
         return encode_for_training(self, dataset)
 
     def vocabularies(self) -> Dict[str, Any]:
-        return {TOKENIZER_NAME: self.words, BIGRAMS_NAME: self.bigrams}
+        return {TOKENIZER_NAME: self.words, BIGRAMS_NAME: self.bigrams, LEXICON_NAME: self.lexicon}
 
     @classmethod
     def _assemble(cls, model: BiRNNClassifier, folder: Path) -> "TextClassifier":
+        from .tagging import load_lexicon
+
         bigrams = BigramVocab.load(folder / BIGRAMS_NAME) if model.config.bigram_vocab_size else None
-        return cls(model, WordVocab.load(folder / TOKENIZER_NAME), bigrams)
+        return cls(model, WordVocab.load(folder / TOKENIZER_NAME), bigrams, load_lexicon(folder, model.config))
 
 
 def label_column(dataset) -> str:
@@ -116,19 +122,21 @@ def build_classifier(train, *, embeddings: Optional[str] = None, extra_pretraine
                      lowercase: bool = True, word_dim: int = 100, seed: int = 42, min_freq: int = 1,
                      balanced_weights: bool = False, embeddings_text: Optional[str] = None,
                      freeze_embeddings: bool = False, bigrams: bool = False, trust_pickle: bool = False,
-                     bigram_init: str = "uniform", bigram_min_freq: int = 1, **config: Any) -> TextClassifier:
+                     bigram_init: str = "uniform", bigram_min_freq: int = 1, lexicon: Optional[str] = None,
+                     lexicon_weighting: str = "frequency", lexicon_vectors: str = "word2vec",
+                     **config: Any) -> TextClassifier:
     """A fresh classifier whose vocabulary and labels come from ``train`` (``text`` + ``label(s)``),
     read in batches. The labels are those that occur in ``train``, in the order of its features.
 
     ``embeddings``: a vectors file, ``word2vec``/``fasttext`` to train them with gensim on the
     training texts (characters, for Chinese), or None for random vectors of ``word_dim``.
-    ``bigram_init``: how bigram vectors start: "uniform" (uniform(±√(3/d)), the scale of textrnn's
-    other random vectors and near that of trained ones) or "normal" (torch's N(0, 1), five times
-    larger; it trained worse on ChnSentiCorp, docs/benchmarks.md);
+    ``bigram_init``: how bigram vectors start (``textrnn.modules.embedding.init_bigrams_``);
     bigrams seen fewer than ``bigram_min_freq`` times share the unknown row.
+    ``lexicon``: ``jieba`` or a file of ``WORD [FREQUENCY]`` lines; each token then also sees the
+    B/M/E/S sets of the lexicon words matching there, as a lexicon tagger does (``build_tagger``).
     """
-    if bigram_init not in ("normal", "uniform"):
-        raise ConfigError(f"--bigram-init must be normal or uniform, not {bigram_init!r}")
+    if bigram_init not in BIGRAM_INITS:
+        raise ConfigError(f"--bigram-init must be one of {', '.join(BIGRAM_INITS)}, not {bigram_init!r}")
     sentences = TokenStream(train, "text", tokenize=tokenize)
     column = label_column(train)
     multi = column == "labels"
@@ -143,19 +151,22 @@ def build_classifier(train, *, embeddings: Optional[str] = None, extra_pretraine
     pairs = BigramVocab.build(sentences, min_freq=bigram_min_freq) if bigrams else None
     if pairs is not None:
         config["bigram_vocab_size"] = len(pairs)
+    lex, lexicon_init = None, None
+    if lexicon:
+        from .tagging import lexicon_features
+
+        lex, lexicon_init = lexicon_features(lexicon, sentences, config, weighting=lexicon_weighting,
+                                             vectors=lexicon_vectors, embeddings_text=embeddings_text, seed=seed)
     if balanced_weights:
         config["class_weights"] = balanced_class_weights([counts[names.index(n)] for n in labels],
                                                          len(train), multi)
     torch.manual_seed(seed)
     cfg = ClassifierConfig(vocab_size=len(vocab), labels=tuple(labels), multi_label=multi,
                            word_dim=word_dim, num_trainable_words=num_trainable, **subwords, **config)
-    model = BiRNNClassifier(cfg, init, ngrams)
-    if model.bigrams is not None and bigram_init == "uniform":
-        bound = (3.0 / cfg.bigram_dim) ** 0.5
-        with torch.no_grad():
-            model.bigrams.weight.uniform_(-bound, bound)
-            model.bigrams.weight[0].zero_()  # padding
-    return TextClassifier(model, vocab, pairs)
+    model = BiRNNClassifier(cfg, init, ngrams, lexicon_init)
+    if model.bigrams is not None:
+        init_bigrams_(model.bigrams, bigram_init)
+    return TextClassifier(model, vocab, pairs, lex)
 
 
 def encode_for_training(clf: TextClassifier, dataset):
@@ -186,9 +197,13 @@ def encode_for_training(clf: TextClassifier, dataset):
         return {**out, "labels": labels}
 
     signature = hashlib.sha1(clf.words.tokenizer.to_str().encode() + repr(clf.config.to_dict()).encode()
-                             + repr(clf.bigrams.bigrams if clf.bigrams else None).encode()).hexdigest()
+                             + repr(clf.bigrams.bigrams if clf.bigrams else None).encode()
+                             + "\n".join(clf.lexicon.words if clf.lexicon else []).encode()).hexdigest()
     label_feature = datasets.Sequence(datasets.Value("float32")) if column == "labels" else datasets.Value("int32")
-    return encode_dataset(clf, dataset, encode_batch, signature, {"labels": label_feature})
+    features = {"labels": label_feature}
+    if clf.lexicon is not None:
+        features["lexicon"] = datasets.Sequence(datasets.Sequence(datasets.Value("int64")))
+    return encode_dataset(clf, dataset, encode_batch, signature, features)
 
 
 def train_classifier(clf: TextClassifier, train, dev, config: TrainingConfig,

@@ -20,7 +20,8 @@ from ..frontend import TaggerFrontend
 from ..hub import BIGRAMS_NAME, CHARS_NAME, LEXICON_NAME, TOKENIZER_NAME
 from ..lexicon import Lexicon
 from ..models.tagger import BiRNNTagger
-from ..errors import DataFormatError
+from ..errors import ConfigError, DataFormatError
+from ..modules.embedding import BIGRAM_INITS, init_bigrams_
 from .base import (TaskModel, TokenStream, encode_dataset, initial_embeddings, label_index, padded, read_text_lines,
                    shard_map, warn_unknown)
 from ..vocab import BigramVocab, CharVocab, WordVocab
@@ -135,11 +136,31 @@ class SequenceTagger(TaskModel, TaggerFrontend):
         config = model.config
         chars = CharVocab.load(folder / CHARS_NAME) if config.char_encoder != "none" else None
         bigrams = BigramVocab.load(folder / BIGRAMS_NAME) if config.bigram_vocab_size else None
-        lexicon = Lexicon.load(folder / LEXICON_NAME) if config.lexicon_size else None
-        if lexicon is not None and len(lexicon) != config.lexicon_size:
-            raise DataFormatError(folder / LEXICON_NAME, None, f"holds {len(lexicon) - 1} words but config.json "
-                                  f"says lexicon_size {config.lexicon_size} (entries, padding included)")
-        return cls(model, WordVocab.load(folder / TOKENIZER_NAME), chars, bigrams, lexicon)
+        return cls(model, WordVocab.load(folder / TOKENIZER_NAME), chars, bigrams, load_lexicon(folder, config))
+
+
+def load_lexicon(folder: Path, config) -> Optional[Lexicon]:
+    """A saved model's lexicon (None when its config has none), checked against the config."""
+    if not config.lexicon_size:
+        return None
+    lexicon = Lexicon.load(folder / LEXICON_NAME)
+    if len(lexicon) != config.lexicon_size:
+        raise DataFormatError(folder / LEXICON_NAME, None, f"holds {len(lexicon) - 1} words but config.json "
+                              f"says lexicon_size {config.lexicon_size} (entries, padding included)")
+    return lexicon
+
+
+def lexicon_features(spec: str, sentences, config: Dict[str, Any], *, weighting: str, vectors: str,
+                     embeddings_text: Optional[str], seed: int):
+    """The ``Lexicon`` and the module's initial (weights, rows, vectors) for ``spec`` matched over
+    ``sentences``; records the sizes in ``config`` (the model's settings, updated in place)."""
+    from ..lexicon import build_lexicon_features
+
+    extra = read_text_lines(embeddings_text) if embeddings_text else []
+    feats = build_lexicon_features(spec, sentences, dim=config.get("lexicon_dim", 50), weighting=weighting,
+                                   vectors=vectors, extra_sentences=extra, seed=seed)
+    config.update(lexicon_size=len(feats.lexicon), lexicon_rows=feats.num_rows, lexicon_trainable=feats.num_trainable)
+    return feats.lexicon, (torch.tensor(feats.weights), torch.tensor(feats.rows, dtype=torch.int32), feats.vectors)
 
 
 # building and training -----------------------------------------------------------------------
@@ -155,11 +176,13 @@ def build_tagger(train, *, embeddings: Optional[str] = None, extra_pretrained: i
                  scheme: Optional[str] = None, embeddings_text: Optional[str] = None,
                  freeze_embeddings: bool = False, trust_pickle: bool = False, lexicon: Optional[str] = None,
                  lexicon_weighting: str = "frequency", lexicon_vectors: str = "word2vec",
-                 **config: Any) -> SequenceTagger:
+                 bigram_init: str = "normal", bigram_min_freq: int = 1, **config: Any) -> SequenceTagger:
     """A fresh tagger whose vocabularies and tags come from ``train`` (a Dataset of tokens + tags),
     read in batches so that a corpus larger than memory never is in memory.
 
-    ``bigrams``: add an embedding of each token with the next (for character-level Chinese NER).
+    ``bigrams``: add an embedding of each token with the next (for character-level Chinese NER);
+    ``bigram_init`` says how those vectors start (``textrnn.modules.embedding.init_bigrams_``), and
+    bigrams seen fewer than ``bigram_min_freq`` times share the unknown row.
     ``scheme``: the tag scheme; by default the one the reader recorded, else read off the tags.
     ``lexicon``: ``jieba`` or a file of ``WORD [FREQUENCY]`` lines; each token then also sees the
     B/M/E/S sets of the lexicon words matching there (see ``textrnn.lexicon.build_lexicon_features``).
@@ -177,23 +200,22 @@ def build_tagger(train, *, embeddings: Optional[str] = None, extra_pretrained: i
         sentences, embeddings, extra_pretrained=extra_pretrained, lowercase=lowercase, word_dim=word_dim,
         seed=seed, embeddings_text=embeddings_text, freeze=freeze_embeddings, trust_pickle=trust_pickle)
     chars = CharVocab.build(sentences) if config.get("char_encoder", "cnn") != "none" else None
-    pairs = BigramVocab.build(sentences) if bigrams else None
+    if bigram_init not in BIGRAM_INITS:
+        raise ConfigError(f"--bigram-init must be one of {', '.join(BIGRAM_INITS)}, not {bigram_init!r}")
+    pairs = BigramVocab.build(sentences, min_freq=bigram_min_freq) if bigrams else None
     lex, lexicon_init = None, None
     if lexicon:
-        from ..lexicon import build_lexicon_features
-
-        extra = read_text_lines(embeddings_text) if embeddings_text else []
-        feats = build_lexicon_features(lexicon, sentences, dim=config.get("lexicon_dim", 50), weighting=lexicon_weighting,
-                                       vectors=lexicon_vectors, extra_sentences=extra, seed=seed)
-        lex = feats.lexicon
-        lexicon_init = (torch.tensor(feats.weights), torch.tensor(feats.rows, dtype=torch.int32), feats.vectors)
-        config.update(lexicon_size=len(lex), lexicon_rows=feats.num_rows, lexicon_trainable=feats.num_trainable)
+        lex, lexicon_init = lexicon_features(lexicon, sentences, config, weighting=lexicon_weighting,
+                                             vectors=lexicon_vectors, embeddings_text=embeddings_text, seed=seed)
     torch.manual_seed(seed)
     scheme = scheme or dataset_scheme(train) or tag_schemes.infer_scheme(labels)
     tagger_config = TaggerConfig(vocab_size=len(vocab), labels=tuple(labels), word_dim=word_dim,
                                  num_trainable_words=num_trainable, num_chars=len(chars) if chars else 0,
                                  bigram_vocab_size=len(pairs) if pairs else 0, scheme=scheme, **subwords, **config)
-    return SequenceTagger(BiRNNTagger(tagger_config, init, ngrams, lexicon_init), vocab, chars, pairs, lex)
+    model = BiRNNTagger(tagger_config, init, ngrams, lexicon_init)
+    if model.bigrams is not None:
+        init_bigrams_(model.bigrams, bigram_init)
+    return SequenceTagger(model, vocab, chars, pairs, lex)
 
 
 def encode_for_training(tagger: SequenceTagger, dataset):
