@@ -134,3 +134,26 @@ def assert_outputs_close(got, expected, tol: float, rel_tol: float = 0.0):
             assert_outputs_close(g, e, tol, rel_tol)
     else:
         assert got == expected
+
+
+# Chinese characters with a lexicon (tests of SoftLexicon taggers and classifiers, and of their export)
+ZH_LABELS = ["O", "B-NAME", "M-NAME", "E-NAME", "S-NAME", "B-ORG", "M-ORG", "E-ORG", "B-LOC", "E-LOC"]
+ZH_NER = [
+    (list("张三在北京大学读书"), ["B-NAME", "E-NAME", "O", "B-ORG", "M-ORG", "M-ORG", "E-ORG", "O", "O"]),
+    (list("李四去北京"), ["B-NAME", "E-NAME", "O", "B-LOC", "E-LOC"]),
+    (list("王五在中国人民银行工作"), ["B-NAME", "E-NAME", "O", "B-ORG", "M-ORG", "M-ORG", "M-ORG", "M-ORG",
+                                  "E-ORG", "O", "O"]),
+    (list("北京大学在北京"), ["B-ORG", "M-ORG", "M-ORG", "E-ORG", "O", "B-LOC", "E-LOC"]),
+    (list("张在银行"), ["S-NAME", "O", "O", "O"]),
+]
+ZH_LEXICON = "北京 50\n北京大学 20\n大学 30\n中国 60\n中国人 10\n国人 5\n人民 40\n银行 25\n人民银行 8\n读书 7\n工作 30\n在 100\n"
+ZH_SENTIMENT = [("北京大学很好", "positive"), ("人民银行工作不好", "negative"), ("中国人读书很好", "positive"),
+                ("在银行工作不好", "negative"), ("北京很好", "positive"), ("大学不好", "negative")]
+
+
+def zh_dataset() -> datasets.Dataset:
+    return tagging_dataset(ZH_NER, ZH_LABELS)
+
+
+def zh_sentiment() -> datasets.Dataset:
+    return classification_dataset(ZH_SENTIMENT)

@@ -18,8 +18,8 @@ from textrnn.models.tagger import BiRNNTagger  # noqa: E402
 from textrnn.tasks.classification import build_classifier  # noqa: E402
 from textrnn.tasks.tagging import SequenceTagger, build_tagger  # noqa: E402
 from textrnn.vocab import CharVocab, WordVocab  # noqa: E402
-from tests.helpers import (NER_LABELS, TINY_NER, TINY_SENTIMENT, classification_dataset,  # noqa: E402
-                           multilabel_dataset, tagging_dataset)
+from tests.helpers import (NER_LABELS, TINY_NER, TINY_SENTIMENT, ZH_LEXICON, ZH_SENTIMENT,  # noqa: E402
+                           classification_dataset, multilabel_dataset, tagging_dataset, zh_dataset, zh_sentiment)
 
 SENTENCES = [t for t, _ in TINY_NER] + [["Unseen", "Zürich", "words", "2-1", "here"], ["x"]]
 TEXTS = [t for t, _ in TINY_SENTIMENT] + ["", "unseen words 2-1 here", "x"]
@@ -212,8 +212,36 @@ def test_cli_exports_and_predicts_like_torch(tmp_path, capsys):
     assert "runs on the CPU" in capsys.readouterr().err
 
 
-def test_a_lexicon_tagger_is_refused_with_a_clear_error():
-    tagger = TAGGERS["lstm-cnn-crf"]()
-    tagger.lexicon = object()  # stands for a Lexicon: export must not get as far as reading it
-    with pytest.raises(ValueError, match="lexicon.*cannot be exported"):
-        to_onnx_model(tagger)
+ZH_TEXTS = [t for t, _ in ZH_SENTIMENT] + ["张三在中国人民银行工作", "没有词", ""]
+
+
+@pytest.mark.parametrize("task", ["ner", "sentiment-analysis"])
+def test_lexicon_models_export_and_match_torch(task, tmp_path):
+    """The SoftLexicon sets in the graph: the same emissions or probabilities as torch, in memory and
+    from an exported folder that carries lexicon.json."""
+    lexicon = tmp_path / "lexicon.txt"
+    lexicon.write_text(ZH_LEXICON, encoding="utf-8")
+    settings = dict(bigrams=True, lexicon=str(lexicon), lexicon_dim=6, lexicon_vectors="random", word_dim=8)
+    if task == "ner":
+        model = scaled(build_tagger(zh_dataset(), char_encoder="none", hidden_size=8, **settings), 7)
+        items = [model.encode(list(t)) for t in ZH_TEXTS[:-1]]
+    else:
+        model = scaled(build_classifier(zh_sentiment(), hidden_size=6, **settings), 8)
+        items = [model.encode(t) for t in ZH_TEXTS]
+    arrays = model.arrays(items)
+    assert (arrays["lexicon"] % 4 == 1).any() and (arrays["lexicon"] % 4 == 3).any()  # M and S sets are filled
+    folder = export_model(model, tmp_path / "onnx")
+    assert (folder / "lexicon.json").exists()
+    for onnx_model in (to_onnx_model(model), load_model(folder)):
+        assert onnx_model.lexicon.words == model.lexicon.words
+        if task == "ner":
+            with model.inference():
+                expected = model.emission_scores(arrays)
+            got = onnx_model.emission_scores(arrays)
+            assert np.abs(got - expected)[arrays["mask"]].max() < 1e-5
+            sentences = [list(t) for t in ZH_TEXTS[:-1]]
+            assert onnx_model.predict(sentences) == model.predict(sentences)
+        else:
+            expected = model.predict_proba(ZH_TEXTS, batch_size=3).numpy()
+            assert np.abs(onnx_model.predict_proba(ZH_TEXTS, batch_size=3) - expected).max() < 1e-5
+    assert imported_after_predict(task, folder) == []

@@ -18,23 +18,7 @@ from textrnn.errors import ConfigError, DataFormatError
 from textrnn.lexicon import Lexicon, build_lexicon_features, maximal_counts, read_lexicon_file, segment
 from textrnn.modules.lexicon import LexiconEmbedding
 from textrnn.tasks.tagging import SequenceTagger, build_tagger, train_tagger
-from tests.helpers import tagging_dataset
-
-ZH_LABELS = ["O", "B-NAME", "M-NAME", "E-NAME", "S-NAME", "B-ORG", "M-ORG", "E-ORG", "B-LOC", "E-LOC"]
-ZH_NER = [
-    (list("张三在北京大学读书"), ["B-NAME", "E-NAME", "O", "B-ORG", "M-ORG", "M-ORG", "E-ORG", "O", "O"]),
-    (list("李四去北京"), ["B-NAME", "E-NAME", "O", "B-LOC", "E-LOC"]),
-    (list("王五在中国人民银行工作"), ["B-NAME", "E-NAME", "O", "B-ORG", "M-ORG", "M-ORG", "M-ORG", "M-ORG",
-                                  "E-ORG", "O", "O"]),
-    (list("北京大学在北京"), ["B-ORG", "M-ORG", "M-ORG", "E-ORG", "O", "B-LOC", "E-LOC"]),
-    (list("张在银行"), ["S-NAME", "O", "O", "O"]),
-]
-ZH_LEXICON = "北京 50\n北京大学 20\n大学 30\n中国 60\n中国人 10\n国人 5\n人民 40\n银行 25\n人民银行 8\n读书 7\n工作 30\n在 100\n"
-
-
-def zh_dataset():
-    return tagging_dataset(ZH_NER, ZH_LABELS)
-
+from tests.helpers import ZH_LEXICON, ZH_NER, ZH_SENTIMENT, tagging_dataset, zh_dataset, zh_sentiment
 
 def brute_force_matches(tokens, words):
     """Every (first, end, word) with tokens[first:end] spelling a lexicon word."""
@@ -254,16 +238,6 @@ def test_inconsistent_lexicon_fields_are_refused(fields, message):
 
 
 # classifiers with a lexicon ------------------------------------------------------------------
-ZH_SENTIMENT = [("北京大学很好", "positive"), ("人民银行工作不好", "negative"), ("中国人读书很好", "positive"),
-                ("在银行工作不好", "negative"), ("北京很好", "positive"), ("大学不好", "negative")]
-
-
-def zh_sentiment():
-    from tests.helpers import classification_dataset
-
-    return classification_dataset(ZH_SENTIMENT)
-
-
 def test_a_classifier_with_a_lexicon_learns_batches_exactly_and_loads_without_gensim(lexicon_file, tmp_path):
     from textrnn.tasks.classification import TextClassifier, build_classifier, train_classifier
 

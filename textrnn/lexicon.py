@@ -102,6 +102,20 @@ class Lexicon:
             raise DataFormatError(path, None, f"expected a JSON object with a {cls.key!r} list of words ({err})") from None
 
 
+def load_model_lexicon(folder: PathLike, config) -> Optional[Lexicon]:
+    """A saved or exported model's lexicon (None when its config has none), checked against the config."""
+    if not config.lexicon_size:
+        return None
+    from .hub import LEXICON_NAME
+
+    path = Path(folder) / LEXICON_NAME
+    lexicon = Lexicon.load(path)
+    if len(lexicon) != config.lexicon_size:
+        raise DataFormatError(path, None, f"holds {len(lexicon) - 1} words but config.json says "
+                              f"lexicon_size {config.lexicon_size} (entries, padding included)")
+    return lexicon
+
+
 # ------------------------------------------------------------------------------- reading lexicons
 def read_lexicon_file(path: PathLike, lowercase: bool = True) -> Dict[str, float]:
     """word -> frequency from a file of ``WORD [FREQUENCY [anything]]`` lines (jieba's dict.txt

@@ -120,9 +120,11 @@ def _finish(task: str, model, result: TrainResult, scores, seconds, tests, train
                                "hidden_size": c.hidden_size,
                                "embeddings": Path(embeddings).name if embeddings else "random"}
     if task == "ner":
-        results.update(crf=c.use_crf, char_features=c.char_encoder, bigrams=bool(c.bigram_vocab_size), scheme=c.scheme)
+        results.update(crf=c.use_crf, char_features=c.char_encoder, scheme=c.scheme)
     else:
         results.update(pooling=c.pooling, multi_label=c.multi_label)
+    lexicon = model_options.get("lexicon")
+    results.update(bigrams=bool(c.bigram_vocab_size), lexicon=Path(lexicon).name if lexicon else None)
     results.update({f"dev_{k}": round(result.best_metrics[k], 2) for k in keys if k in result.best_metrics})
     results.update(best_epoch=result.best_epoch, best_step=result.best_step, epochs_run=len(result.history),
                    steps=result.global_step, stopped=result.stopped)

@@ -44,6 +44,9 @@ def _sample_items(task_model, seed: int = 0):
     rng = random.Random(seed)
     words = task_model.words.words[2:] or ["word"]
     sentences = [[rng.choice(words) for _ in range(n)] + ["Qzxv-unseen"] for n in (6, 0, 11, 3)]
+    lexicon = getattr(task_model, "lexicon", None)
+    if lexicon is not None:  # characters that spell lexicon words, so that every B/M/E/S set is filled
+        sentences.append([c for w in rng.sample(lexicon.words, min(8, len(lexicon.words))) for c in w])
     if task_model.task == "token-classification":
         return [task_model.encode(s) for s in sentences]
     return [task_model.encode(" ".join(s)) for s in sentences]
@@ -54,9 +57,6 @@ def onnx_bytes(task_model, quantize: Optional[str] = None) -> bytes:
     module on sample sentences before it is quantized (if asked) and returned."""
     _require_onnx()
     check_quantize(quantize)
-    if getattr(task_model, "lexicon", None) is not None:
-        raise ValueError("a model with a lexicon (--lexicon) cannot be exported to ONNX yet; "
-                         "run it with the torch backend")
     from . import graph
     from .runtime import quantize_int8, session
 
@@ -86,8 +86,9 @@ def to_onnx_model(task_model, quantize: Optional[str] = None, threads: Optional[
         crf = task_model.crf_parameters()
         crf = None if crf is None else dict(zip(("transitions", "start_transitions", "end_transitions"), crf))
         return OnnxSequenceTagger(data, task_model.config, task_model.words, task_model.chars,
-                                  task_model.bigrams, crf, threads, info)
-    return OnnxTextClassifier(data, task_model.config, task_model.words, task_model.bigrams, threads, info)
+                                  task_model.bigrams, crf, threads, info, task_model.lexicon)
+    return OnnxTextClassifier(data, task_model.config, task_model.words, task_model.bigrams, threads, info,
+                              task_model.lexicon)
 
 
 def _export_info(quantize: Optional[str]) -> Dict[str, Any]:

@@ -18,6 +18,8 @@ import onnx
 import torch
 from onnx import TensorProto, helper, numpy_helper
 
+from ..modules.lexicon import NONE_ROW
+
 OPSET = 17
 INT64, FLOAT = TensorProto.INT64, TensorProto.FLOAT
 # torch's gate blocks, in the order ONNX wants them: LSTM i,f,g,o -> i,o,f,c; GRU r,z,n -> z,r,h
@@ -93,6 +95,30 @@ def word_embeddings(g: Graph, module, words: str, subwords: bool) -> str:
     flat = g.op("Reshape", x, g.ints(-1, module.dim))  # (batch * seq, dim)
     flat = g.op("ScatterND", flat, g.op("Unsqueeze", positions, g.ints(1)), g.op("Div", summed, count))
     return g.op("Reshape", flat, g.op("Shape", x))
+
+
+def lexicon_sets(g: Graph, module) -> str:
+    """(batch, seq, 4 * dim): the SoftLexicon sets of ``textrnn.modules.lexicon.LexiconEmbedding`` from
+    the ``lexicon`` codes (batch, seq, k), ``4 * entry + set``, 0 padding."""
+    codes = g.input("lexicon", INT64, ["batch", "seq", "matches"])
+    four = g.ints(4)
+    entry, which_set = g.op("Div", codes, four), g.op("Mod", codes, four)  # codes >= 0: Div is floor division
+    weight = g.op("Gather", g.const(_numpy(module.entry_weights), "lexicon_weights"), entry)  # (batch, seq, k)
+    rows = g.op("Gather", g.const(module.entry_rows.cpu().numpy().astype(np.int64), "lexicon_rows"), entry)
+    table = _numpy(module.vectors.trained.weight)
+    if module.vectors.frozen is not None:
+        table = np.concatenate([table, _numpy(module.vectors.frozen)])
+    vectors = g.op("Gather", g.const(table, "lexicon_table"), rows)  # (batch, seq, k, dim)
+    one_hot = g.op("OneHot", which_set, g.ints(4), g.const(np.array([0, 1], np.float32)), axis=-1)  # (b, s, k, 4)
+    which = g.op("Mul", one_hot, g.op("Unsqueeze", weight, g.ints(-1)))
+    sums = g.op("MatMul", g.op("Transpose", which, perm=[0, 1, 3, 2]), vectors)  # (batch, seq, 4, dim)
+    set_weight = g.op("ReduceSum", which, g.ints(2), keepdims=0)  # (batch, seq, 4)
+    total = g.op("Max", g.op("ReduceSum", set_weight, g.ints(-1), keepdims=1),
+                 g.const(np.array([1e-12], np.float32)))  # (batch, seq, 1)
+    sets = g.op("Mul", sums, g.op("Unsqueeze", g.op("Div", g.const(np.array([4.0], np.float32)), total), g.ints(-1)))
+    empty = g.op("Unsqueeze", g.op("Equal", set_weight, g.const(np.array([0.0], np.float32))), g.ints(-1))
+    sets = g.op("Where", empty, g.const(table[NONE_ROW], "lexicon_none"), sets)  # an empty set: the <none> vector
+    return g.op("Reshape", sets, g.ints(0, 0, -1))
 
 
 def char_features(g: Graph, module) -> str:
@@ -203,6 +229,8 @@ def _inputs(g: Graph, module, config) -> Tuple[str, str, str]:
         bigrams = g.input("bigrams", INT64, ["batch", "seq"])
         x = g.op("Concat", x, g.op("Gather", g.const(_numpy(module.bigrams.weight), "bigram_table"), bigrams),
                  axis=2)
+    if module.lexicon is not None:
+        x = g.op("Concat", x, lexicon_sets(g, module.lexicon), axis=2)
     return words, lengths, x
 
 

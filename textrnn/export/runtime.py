@@ -10,6 +10,7 @@ import numpy as np
 from ..config import ClassifierConfig, TaggerConfig
 from ..errors import DataFormatError
 from ..frontend import Arrays, ClassifierFrontend, TaggerFrontend
+from ..lexicon import Lexicon, load_model_lexicon
 from ..vocab import BigramVocab, CharVocab, WordVocab
 
 ONNX_NAME = "model.onnx"
@@ -72,8 +73,9 @@ class OnnxSequenceTagger(OnnxBackend, TaggerFrontend):
 
     def __init__(self, model_bytes: bytes, config: TaggerConfig, words: WordVocab, chars: Optional[CharVocab],
                  bigrams: Optional[BigramVocab], crf: Optional[Dict[str, np.ndarray]],
-                 threads: Optional[int] = None, info: Optional[Dict[str, Any]] = None):
-        self.config, self.words, self.chars, self.bigrams = config, words, chars, bigrams
+                 threads: Optional[int] = None, info: Optional[Dict[str, Any]] = None,
+                 lexicon: Optional[Lexicon] = None):
+        self.config, self.words, self.chars, self.bigrams, self.lexicon = config, words, chars, bigrams, lexicon
         self.labels: List[str] = list(config.labels)
         self._crf = None if crf is None else tuple(np.asarray(crf[k], dtype=np.float32) for k in CRF_KEYS)
         self._bind(model_bytes, threads, info or {})
@@ -92,8 +94,8 @@ class OnnxTextClassifier(OnnxBackend, ClassifierFrontend):
 
     def __init__(self, model_bytes: bytes, config: ClassifierConfig, words: WordVocab,
                  bigrams: Optional[BigramVocab], threads: Optional[int] = None,
-                 info: Optional[Dict[str, Any]] = None):
-        self.config, self.words, self.bigrams = config, words, bigrams
+                 info: Optional[Dict[str, Any]] = None, lexicon: Optional[Lexicon] = None):
+        self.config, self.words, self.bigrams, self.lexicon = config, words, bigrams, lexicon
         self.labels: List[str] = list(config.labels)
         self._bind(model_bytes, threads, info or {})
 
@@ -154,10 +156,11 @@ def load_exported(folder: Path, data: Dict[str, Any], quantize: Optional[str] = 
         chars = CharVocab.load(folder / CHARS_NAME) if config.char_encoder != "none" else None
         bigrams = BigramVocab.load(bigrams_path) if config.bigram_vocab_size else None
         crf = _read_crf(folder / CRF_NAME) if config.use_crf else None
-        return OnnxSequenceTagger(model_bytes, config, words, chars, bigrams, crf, threads, info)
+        return OnnxSequenceTagger(model_bytes, config, words, chars, bigrams, crf, threads, info,
+                                  load_model_lexicon(folder, config))
     config = ClassifierConfig.from_dict(settings)
     bigrams = BigramVocab.load(bigrams_path) if config.bigram_vocab_size else None
-    return OnnxTextClassifier(model_bytes, config, words, bigrams, threads, info)
+    return OnnxTextClassifier(model_bytes, config, words, bigrams, threads, info, load_model_lexicon(folder, config))
 
 
 def _read_crf(path: Path) -> Dict[str, np.ndarray]:

@@ -16,7 +16,7 @@ import torch
 from ..config import ClassifierConfig, TrainingConfig
 from ..frontend import ClassifierFrontend
 from ..hub import BIGRAMS_NAME, LEXICON_NAME, TOKENIZER_NAME
-from ..lexicon import Lexicon
+from ..lexicon import Lexicon, load_model_lexicon
 from ..models.classifier import BiRNNClassifier
 from ..modules.embedding import BIGRAM_INITS, init_bigrams_
 from ..vocab import BigramVocab, WordVocab, pre_tokenize
@@ -99,10 +99,8 @@ class TextClassifier(TaskModel, ClassifierFrontend):
 
     @classmethod
     def _assemble(cls, model: BiRNNClassifier, folder: Path) -> "TextClassifier":
-        from .tagging import load_lexicon
-
         bigrams = BigramVocab.load(folder / BIGRAMS_NAME) if model.config.bigram_vocab_size else None
-        return cls(model, WordVocab.load(folder / TOKENIZER_NAME), bigrams, load_lexicon(folder, model.config))
+        return cls(model, WordVocab.load(folder / TOKENIZER_NAME), bigrams, load_model_lexicon(folder, model.config))
 
 
 def label_column(dataset) -> str:

@@ -18,7 +18,7 @@ from .. import tags as tag_schemes
 from ..config import TaggerConfig, TrainingConfig
 from ..frontend import TaggerFrontend
 from ..hub import BIGRAMS_NAME, CHARS_NAME, LEXICON_NAME, TOKENIZER_NAME
-from ..lexicon import Lexicon
+from ..lexicon import Lexicon, load_model_lexicon
 from ..models.tagger import BiRNNTagger
 from ..errors import ConfigError, DataFormatError
 from ..modules.embedding import BIGRAM_INITS, init_bigrams_
@@ -136,18 +136,7 @@ class SequenceTagger(TaskModel, TaggerFrontend):
         config = model.config
         chars = CharVocab.load(folder / CHARS_NAME) if config.char_encoder != "none" else None
         bigrams = BigramVocab.load(folder / BIGRAMS_NAME) if config.bigram_vocab_size else None
-        return cls(model, WordVocab.load(folder / TOKENIZER_NAME), chars, bigrams, load_lexicon(folder, config))
-
-
-def load_lexicon(folder: Path, config) -> Optional[Lexicon]:
-    """A saved model's lexicon (None when its config has none), checked against the config."""
-    if not config.lexicon_size:
-        return None
-    lexicon = Lexicon.load(folder / LEXICON_NAME)
-    if len(lexicon) != config.lexicon_size:
-        raise DataFormatError(folder / LEXICON_NAME, None, f"holds {len(lexicon) - 1} words but config.json "
-                              f"says lexicon_size {config.lexicon_size} (entries, padding included)")
-    return lexicon
+        return cls(model, WordVocab.load(folder / TOKENIZER_NAME), chars, bigrams, load_model_lexicon(folder, config))
 
 
 def lexicon_features(spec: str, sentences, config: Dict[str, Any], *, weighting: str, vectors: str,
