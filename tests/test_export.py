@@ -212,22 +212,24 @@ def test_cli_exports_and_predicts_like_torch(tmp_path, capsys):
     assert "runs on the CPU" in capsys.readouterr().err
 
 
-ZH_TEXTS = [t for t, _ in ZH_SENTIMENT] + ["张三在中国人民银行工作", "没有词", ""]
+ZH_TEXTS = [t for t, _ in ZH_SENTIMENT] + ["张三在中国人民银行工作", "上海很好", "没有词", ""]
 
 
 @pytest.mark.parametrize("task", ["ner", "sentiment-analysis"])
 def test_lexicon_models_export_and_match_torch(task, tmp_path):
     """The SoftLexicon sets in the graph: the same emissions or probabilities as torch, in memory and
     from an exported folder that carries lexicon.json."""
-    lexicon = tmp_path / "lexicon.txt"
-    lexicon.write_text(ZH_LEXICON, encoding="utf-8")
-    settings = dict(bigrams=True, lexicon=str(lexicon), lexicon_dim=6, lexicon_vectors="random", word_dim=8)
+    lexicon, extra = tmp_path / "lexicon.txt", tmp_path / "unlabelled.txt"
+    lexicon.write_text(ZH_LEXICON + "上海 10\n", encoding="utf-8")
+    extra.write_text("上海很好\n", encoding="utf-8")  # 上海 is matched only here: its gensim vector stays frozen
+    settings = dict(bigrams=True, lexicon=str(lexicon), lexicon_dim=6, embeddings_text=str(extra), word_dim=8)
     if task == "ner":
         model = scaled(build_tagger(zh_dataset(), char_encoder="none", hidden_size=8, **settings), 7)
         items = [model.encode(list(t)) for t in ZH_TEXTS[:-1]]
     else:
         model = scaled(build_classifier(zh_sentiment(), hidden_size=6, **settings), 8)
         items = [model.encode(t) for t in ZH_TEXTS]
+    assert model.model.lexicon.vectors.frozen is not None
     arrays = model.arrays(items)
     assert (arrays["lexicon"] % 4 == 1).any() and (arrays["lexicon"] % 4 == 3).any()  # M and S sets are filled
     folder = export_model(model, tmp_path / "onnx")

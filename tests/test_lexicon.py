@@ -277,6 +277,14 @@ def test_a_classifier_with_a_lexicon_learns_batches_exactly_and_loads_without_ge
     (folder / "lexicon.json").write_text(json.dumps(data), encoding="utf-8")
     with pytest.raises(DataFormatError, match="holds 11 words but config.json says lexicon_size 13"):
         TextClassifier.from_pretrained(folder)
+    from textrnn.hub import model_card
+
+    card = model_card("text-classification", clf.config.to_dict())
+    assert "SoftLexicon) of the 12 lexicon words in `lexicon.json`" in card and "bigrams" in card
+    plain = build_classifier(zh_sentiment(), word_dim=8, hidden_size=12)
+    plain.save_pretrained(folder)  # over the lexicon model: its lexicon.json must go with it
+    assert not (folder / "lexicon.json").exists()
+    assert TextClassifier.from_pretrained(folder).lexicon is None
 
 
 def test_character_flags_are_shared_by_taggers_and_classifiers(lexicon_file):

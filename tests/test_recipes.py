@@ -29,7 +29,7 @@ def test_recipe_defaults_are_the_measured_settings():
     assert (ner.max_epochs, ner.batch_size, ner.optimizer, ner.lr, ner.hidden_size, ner.char_features,
             ner.crf) == (50, 32, "sgd", 0.015, 256, "cnn", True)
     sst2 = importlib.import_module("sentiment_sst2").parse_args([])
-    assert (sst2.pooling, sst2.hidden_size, sst2.extra_pretrained, sst2.optimizer) == ("max", 150, 0, "adam")
+    assert (sst2.pooling, sst2.hidden_size, sst2.extra_pretrained, sst2.optimizer) == ("max", 150, 100_000, "adam")
     chn = importlib.import_module("sentiment_chnsenticorp").parse_args([])
     assert (chn.bigrams, chn.embeddings, chn.max_epochs) == (True, "word2vec", 12)
 

@@ -77,7 +77,7 @@ def write_model_folder(path: PathLike, config: Dict[str, Any], state_dict: Dict[
 SAVE_PREFIX = ".textrnn-save-"
 # the files that make up a model: a save replaces all of those present, even ones the new model
 # lacks (a bigram vocabulary of an earlier model must not stay beside a model without bigrams)
-MODEL_FILES = (CONFIG_NAME, WEIGHTS_NAME, TOKENIZER_NAME, CHARS_NAME, BIGRAMS_NAME)
+MODEL_FILES = (CONFIG_NAME, WEIGHTS_NAME, TOKENIZER_NAME, CHARS_NAME, BIGRAMS_NAME, LEXICON_NAME)
 
 
 def _remove_leftovers(folder: Path) -> None:
@@ -179,8 +179,10 @@ _SIZED_BY = (
     ("words.ngrams", "subword_buckets, word_dim"),
     ("words.", "vocab_size, num_trainable_words, word_dim"),
     ("bigrams.", "bigram_vocab_size, bigram_dim"),
+    ("lexicon.", "lexicon_size, lexicon_rows, lexicon_dim, lexicon_trainable"),
     ("chars.", "char_encoder, num_chars, char_dim, char_filters, char_kernel"),
-    ("encoder.", "rnn, hidden_size, num_layers and the input sizes (word_dim, char_filters, bigram_dim)"),
+    ("encoder.", "rnn, hidden_size, num_layers and the input sizes "
+                 "(word_dim, char_filters, bigram_dim, lexicon_dim)"),
     ("proj.", "num_tags, labels, hidden_size"),
     ("crf.", "use_crf, num_tags, labels"),
     ("pool.", "pooling, hidden_size"),
@@ -292,6 +294,20 @@ def write_model_card(folder: PathLike, task: str, **kwargs: Any) -> None:
     atomic_write_text(folder / CARD_NAME, model_card(task, read_config(folder), **kwargs))
 
 
+def _input_features(config: Dict[str, Any]) -> str:
+    """The parts of a token's input vector, in words, from config.json."""
+    parts = [f"a {config.get('word_dim')}d word vector"]
+    if config.get("num_chars") and config.get("char_encoder", "none") != "none":
+        parts.append(f"character features (a {config['char_encoder'].upper()}, {config.get('char_filters')} wide)")
+    if config.get("bigram_vocab_size"):
+        parts.append(f"a {config.get('bigram_dim')}d vector of the token and the next ({config['bigram_vocab_size']:,} "
+                     "bigrams)")
+    if config.get("lexicon_size"):
+        parts.append(f"the B/M/E/S sets (SoftLexicon) of the {config['lexicon_size'] - 1:,} lexicon words in "
+                     f"`{LEXICON_NAME}` that match around it, {config.get('lexicon_dim')}d each")
+    return ", ".join(parts[:-1]) + " and " + parts[-1] if len(parts) > 1 else parts[0]
+
+
 def model_card(task: str, config: Dict[str, Any], *, dataset: Optional[str] = None,
                metrics: Optional[Dict[str, float]] = None, training: Optional[Dict[str, Any]] = None,
                repo_id: str = "PATH_OR_REPO_ID", curves: Optional[str] = None) -> str:
@@ -313,6 +329,7 @@ def model_card(task: str, config: Dict[str, Any], *, dataset: Optional[str] = No
         f"a bidirectional {config.get('rnn', 'lstm').upper()} ({config.get('hidden_size')} per direction, "
         f"{config.get('num_layers', 1)} layer(s))"
         + (" with a CRF" if config.get("use_crf") else "") + f" for {hf_task}.", "",
+        "Each token's input: " + _input_features(config) + ".", "",
         "## Usage", "", "```python", "from textrnn import pipeline",
         f'model = pipeline("{pipe}", model="{repo_id}")', 'model("Your text here.")', "```", "",
         "## Labels", "", labels or "(none)", "",
