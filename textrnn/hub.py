@@ -298,10 +298,11 @@ def _input_features(config: Dict[str, Any]) -> str:
     """The parts of a token's input vector, in words, from config.json."""
     parts = [f"a {config.get('word_dim')}d word vector"]
     if config.get("num_chars") and config.get("char_encoder", "none") != "none":
-        parts.append(f"character features (a {config['char_encoder'].upper()}, {config.get('char_filters')} wide)")
+        parts.append(f"character features (a {config['char_encoder'].upper()}, "
+                     f"{config.get('char_filters')} wide)")
     if config.get("bigram_vocab_size"):
-        parts.append(f"a {config.get('bigram_dim')}d vector of the token and the next ({config['bigram_vocab_size']:,} "
-                     "bigrams)")
+        parts.append(f"a {config.get('bigram_dim')}d vector of the token and the next "
+                     f"({config['bigram_vocab_size']:,} bigrams)")
     if config.get("lexicon_size"):
         parts.append(f"the B/M/E/S sets (SoftLexicon) of the {config['lexicon_size'] - 1:,} lexicon words in "
                      f"`{LEXICON_NAME}` that match around it, {config.get('lexicon_dim')}d each")

@@ -103,21 +103,24 @@ def lexicon_sets(g: Graph, module) -> str:
     codes = g.input("lexicon", INT64, ["batch", "seq", "matches"])
     four = g.ints(4)
     entry, which_set = g.op("Div", codes, four), g.op("Mod", codes, four)  # codes >= 0: Div is floor division
-    weight = g.op("Gather", g.const(_numpy(module.entry_weights), "lexicon_weights"), entry)  # (batch, seq, k)
+    weights = g.const(_numpy(module.entry_weights), "lexicon_weights")
+    weight = g.op("Gather", weights, entry)  # (batch, seq, k)
     rows = g.op("Gather", g.const(module.entry_rows.cpu().numpy().astype(np.int64), "lexicon_rows"), entry)
     table = _numpy(module.vectors.trained.weight)
     if module.vectors.frozen is not None:
         table = np.concatenate([table, _numpy(module.vectors.frozen)])
     vectors = g.op("Gather", g.const(table, "lexicon_table"), rows)  # (batch, seq, k, dim)
-    one_hot = g.op("OneHot", which_set, g.ints(4), g.const(np.array([0, 1], np.float32)), axis=-1)  # (b, s, k, 4)
+    off_on = g.const(np.array([0, 1], np.float32))
+    one_hot = g.op("OneHot", which_set, g.ints(4), off_on, axis=-1)  # (batch, seq, k, 4)
     which = g.op("Mul", one_hot, g.op("Unsqueeze", weight, g.ints(-1)))
     sums = g.op("MatMul", g.op("Transpose", which, perm=[0, 1, 3, 2]), vectors)  # (batch, seq, 4, dim)
     set_weight = g.op("ReduceSum", which, g.ints(2), keepdims=0)  # (batch, seq, 4)
     total = g.op("Max", g.op("ReduceSum", set_weight, g.ints(-1), keepdims=1),
                  g.const(np.array([1e-12], np.float32)))  # (batch, seq, 1)
-    sets = g.op("Mul", sums, g.op("Unsqueeze", g.op("Div", g.const(np.array([4.0], np.float32)), total), g.ints(-1)))
+    scale = g.op("Div", g.const(np.array([4.0], np.float32)), total)  # (batch, seq, 1)
+    sets = g.op("Mul", sums, g.op("Unsqueeze", scale, g.ints(-1)))
     empty = g.op("Unsqueeze", g.op("Equal", set_weight, g.const(np.array([0.0], np.float32))), g.ints(-1))
-    sets = g.op("Where", empty, g.const(table[NONE_ROW], "lexicon_none"), sets)  # an empty set: the <none> vector
+    sets = g.op("Where", empty, g.const(table[NONE_ROW], "lexicon_none"), sets)  # empty set: the <none> vector
     return g.op("Reshape", sets, g.ints(0, 0, -1))
 
 

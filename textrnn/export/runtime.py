@@ -75,7 +75,8 @@ class OnnxSequenceTagger(OnnxBackend, TaggerFrontend):
                  bigrams: Optional[BigramVocab], crf: Optional[Dict[str, np.ndarray]],
                  threads: Optional[int] = None, info: Optional[Dict[str, Any]] = None,
                  lexicon: Optional[Lexicon] = None):
-        self.config, self.words, self.chars, self.bigrams, self.lexicon = config, words, chars, bigrams, lexicon
+        self.config, self.words, self.chars, self.bigrams = config, words, chars, bigrams
+        self.lexicon = lexicon
         self.labels: List[str] = list(config.labels)
         self._crf = None if crf is None else tuple(np.asarray(crf[k], dtype=np.float32) for k in CRF_KEYS)
         self._bind(model_bytes, threads, info or {})
@@ -160,7 +161,8 @@ def load_exported(folder: Path, data: Dict[str, Any], quantize: Optional[str] = 
                                   load_model_lexicon(folder, config))
     config = ClassifierConfig.from_dict(settings)
     bigrams = BigramVocab.load(bigrams_path) if config.bigram_vocab_size else None
-    return OnnxTextClassifier(model_bytes, config, words, bigrams, threads, info, load_model_lexicon(folder, config))
+    return OnnxTextClassifier(model_bytes, config, words, bigrams, threads, info,
+                              load_model_lexicon(folder, config))
 
 
 def _read_crf(path: Path) -> Dict[str, np.ndarray]:

@@ -280,3 +280,18 @@ def read_text_lines(path) -> List[List[str]]:
     except UnicodeDecodeError as err:
         raise DataFormatError(path, None, f"expected UTF-8 text ({err})") from None
     return [[t for t, _ in pre_tokenize(line)] for line in lines if line.strip()]
+
+
+def lexicon_features(spec: str, sentences, config: Dict[str, Any], *, weighting: str, vectors: str,
+                     embeddings_text: Optional[str], seed: int):
+    """The ``Lexicon`` and the module's initial (weights, rows, vectors) for ``spec`` matched over
+    ``sentences``; records the sizes in ``config`` (the model's settings, updated in place)."""
+    from ..lexicon import build_lexicon_features
+
+    extra = read_text_lines(embeddings_text) if embeddings_text else []
+    feats = build_lexicon_features(spec, sentences, dim=config.get("lexicon_dim", 50), weighting=weighting,
+                                   vectors=vectors, extra_sentences=extra, seed=seed)
+    config.update(lexicon_size=len(feats.lexicon), lexicon_rows=feats.num_rows,
+                  lexicon_trainable=feats.num_trainable)
+    initial = (torch.tensor(feats.weights), torch.tensor(feats.rows, dtype=torch.int32), feats.vectors)
+    return feats.lexicon, initial

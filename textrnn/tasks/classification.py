@@ -21,8 +21,8 @@ from ..models.classifier import BiRNNClassifier
 from ..modules.embedding import BIGRAM_INITS, init_bigrams_
 from ..vocab import BigramVocab, WordVocab, pre_tokenize
 from ..errors import ConfigError, DataFormatError
-from .base import (TaskModel, TokenStream, encode_dataset, initial_embeddings, label_index, shard_map,
-                   warn_unknown)
+from .base import (TaskModel, TokenStream, encode_dataset, initial_embeddings, label_index, lexicon_features,
+                   shard_map, warn_unknown)
 from .tagging import dataset_path
 
 
@@ -151,8 +151,6 @@ def build_classifier(train, *, embeddings: Optional[str] = None, extra_pretraine
         config["bigram_vocab_size"] = len(pairs)
     lex, lexicon_init = None, None
     if lexicon:
-        from .tagging import lexicon_features
-
         lex, lexicon_init = lexicon_features(lexicon, sentences, config, weighting=lexicon_weighting,
                                              vectors=lexicon_vectors, embeddings_text=embeddings_text, seed=seed)
     if balanced_weights:

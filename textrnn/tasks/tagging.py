@@ -22,8 +22,8 @@ from ..lexicon import Lexicon, load_model_lexicon
 from ..models.tagger import BiRNNTagger
 from ..errors import ConfigError, DataFormatError
 from ..modules.embedding import BIGRAM_INITS, init_bigrams_
-from .base import (TaskModel, TokenStream, encode_dataset, initial_embeddings, label_index, padded, read_text_lines,
-                   shard_map, warn_unknown)
+from .base import (TaskModel, TokenStream, encode_dataset, initial_embeddings, label_index, lexicon_features,
+                   padded, shard_map, warn_unknown)
 from ..vocab import BigramVocab, CharVocab, WordVocab
 
 
@@ -137,19 +137,6 @@ class SequenceTagger(TaskModel, TaggerFrontend):
         chars = CharVocab.load(folder / CHARS_NAME) if config.char_encoder != "none" else None
         bigrams = BigramVocab.load(folder / BIGRAMS_NAME) if config.bigram_vocab_size else None
         return cls(model, WordVocab.load(folder / TOKENIZER_NAME), chars, bigrams, load_model_lexicon(folder, config))
-
-
-def lexicon_features(spec: str, sentences, config: Dict[str, Any], *, weighting: str, vectors: str,
-                     embeddings_text: Optional[str], seed: int):
-    """The ``Lexicon`` and the module's initial (weights, rows, vectors) for ``spec`` matched over
-    ``sentences``; records the sizes in ``config`` (the model's settings, updated in place)."""
-    from ..lexicon import build_lexicon_features
-
-    extra = read_text_lines(embeddings_text) if embeddings_text else []
-    feats = build_lexicon_features(spec, sentences, dim=config.get("lexicon_dim", 50), weighting=weighting,
-                                   vectors=vectors, extra_sentences=extra, seed=seed)
-    config.update(lexicon_size=len(feats.lexicon), lexicon_rows=feats.num_rows, lexicon_trainable=feats.num_trainable)
-    return feats.lexicon, (torch.tensor(feats.weights), torch.tensor(feats.rows, dtype=torch.int32), feats.vectors)
 
 
 # building and training -----------------------------------------------------------------------
