@@ -134,3 +134,19 @@ def test_damaged_folders_are_clear_errors(saved, tmp_path, damage, message):
     damage(copy)
     with pytest.raises(DataFormatError, match=message):
         load_model(copy)
+
+
+def test_push_sends_an_exported_folder_with_its_graph(saved, recording_hub, tmp_path):
+    pytest.importorskip("onnxruntime")
+    from textrnn.export import export_model
+
+    tagger, _ = saved
+    folder = export_model(tagger, tmp_path / "onnx")
+    push_to_hub(folder, "my-org/tiny-ner-onnx", token="hf_test")
+    commits = [body for m, p, body in recording_hub.requests if "/commit/" in p]
+    lines = [json.loads(line) for line in commits[0].decode().splitlines()]
+    files = {line["value"]["path"] for line in lines if line["key"] == "file"}
+    assert files == {"config.json", "model.onnx", "crf.safetensors", "tokenizer.json", "char_vocab.json"}
+    (folder / "model.onnx").unlink()
+    with pytest.raises(DataFormatError, match="no model.onnx: nothing to push"):
+        push_to_hub(folder, "my-org/tiny-ner-onnx", token="hf_test")

@@ -30,6 +30,8 @@ TOKENIZER_NAME = "tokenizer.json"
 CHARS_NAME = "char_vocab.json"
 BIGRAMS_NAME = "bigram_vocab.json"
 LEXICON_NAME = "lexicon.json"
+ONNX_NAME = "model.onnx"  # an exported folder's graph (textrnn.export), in place of model.safetensors
+CRF_NAME = "crf.safetensors"  # an exported CRF tagger's transitions
 CARD_NAME = "README.md"
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".ckpt")
 
@@ -268,8 +270,8 @@ def resolve_folder(name_or_path: PathLike, revision: Optional[str] = None) -> Pa
 
 
 # what a model folder holds that belongs on the hub (not checkpoints, logs or plots of the run)
-HUB_FILES = [CONFIG_NAME, WEIGHTS_NAME, TOKENIZER_NAME, CHARS_NAME, BIGRAMS_NAME, LEXICON_NAME, CARD_NAME, "results.json",
-             "test_metrics.json", "confusion_matrix.png", "learning_curves.png"]
+HUB_FILES = [CONFIG_NAME, WEIGHTS_NAME, ONNX_NAME, CRF_NAME, TOKENIZER_NAME, CHARS_NAME, BIGRAMS_NAME, LEXICON_NAME,
+             CARD_NAME, "results.json", "test_metrics.json", "confusion_matrix.png", "learning_curves.png"]
 
 
 def push_to_hub(folder: PathLike, repo_id: str, *, private: Optional[bool] = None, token: Optional[str] = None,
@@ -278,9 +280,10 @@ def push_to_hub(folder: PathLike, repo_id: str, *, private: Optional[bool] = Non
     from huggingface_hub import HfApi
 
     folder = Path(folder)
-    read_config(folder)  # refuse to upload something that is not a model folder
-    if not (folder / WEIGHTS_NAME).exists():
-        raise DataFormatError(folder, None, f"no {WEIGHTS_NAME}: nothing to push")
+    config = read_config(folder)  # refuse to upload something that is not a model folder
+    weights = ONNX_NAME if isinstance(config.get("export"), dict) else WEIGHTS_NAME  # an exported folder: its graph
+    if not (folder / weights).exists():
+        raise DataFormatError(folder, None, f"no {weights}: nothing to push")
     api = HfApi(token=token)
     api.create_repo(repo_id, private=private, exist_ok=True)
     info = api.upload_folder(repo_id=repo_id, folder_path=str(folder), revision=revision,

@@ -10,11 +10,10 @@ import numpy as np
 from ..config import ClassifierConfig, TaggerConfig
 from ..errors import DataFormatError
 from ..frontend import Arrays, ClassifierFrontend, TaggerFrontend
+from ..hub import CRF_NAME, ONNX_NAME  # noqa: F401  (export/__init__ imports them from here too)
 from ..lexicon import Lexicon, load_model_lexicon
 from ..vocab import BigramVocab, CharVocab, WordVocab
 
-ONNX_NAME = "model.onnx"
-CRF_NAME = "crf.safetensors"
 CRF_KEYS = ("transitions", "start_transitions", "end_transitions")
 # config.json keys that describe the export rather than the model
 EXPORT_KEY = "export"
