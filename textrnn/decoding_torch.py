@@ -224,11 +224,15 @@ class TorchCRFDecoded:
         assert self.state is not None
         device = self.emissions.device
         with torch.inference_mode():
-            rows_t, starts_t, ends_t, extends_t = (torch.from_numpy(np.ascontiguousarray(x)).to(device)
-                                                   for x in (rows, starts, ends, extends))
+            rows_t, starts_t, ends_t, extends_t = _on_device(device, rows, starts, ends, extends)
             values = self.decoder.span_probabilities(self.emissions, self.lengths, self.state, self.device_paths,
                                                      rows_t, starts_t, ends_t, extends_t)
             return values.tolist()
+
+
+def _on_device(device, *arrays: np.ndarray) -> Tuple[torch.Tensor, ...]:
+    """Host arrays (the spans a front end found) as tensors on ``device``."""
+    return tuple(torch.from_numpy(np.ascontiguousarray(x)).to(device) for x in arrays)
 
 
 class TorchSoftmaxDecoder:
@@ -262,8 +266,7 @@ class TorchSoftmaxDecoded:
         batch, seq, _ = probs.shape
         device = probs.device
         with torch.inference_mode():
-            rows_t, starts_t, ends_t, extends_t = (torch.from_numpy(np.ascontiguousarray(x)).to(device)
-                                                   for x in (rows, starts, ends, extends))
+            rows_t, starts_t, ends_t, extends_t = _on_device(device, rows, starts, ends, extends)
             lengths_t = torch.from_numpy(self.lengths).to(device)
             logs = self._device_picked.log()  # (batch, seq)
             cum = torch.cat([torch.zeros_like(logs[:, :1]), logs.cumsum(dim=1)], dim=1)  # (batch, seq + 1)

@@ -7,6 +7,7 @@ neither torch nor datasets, so an exported model runs on numpy, tokenizers and o
 from __future__ import annotations
 
 import contextlib
+import functools
 import gc
 import itertools
 from concurrent.futures import ThreadPoolExecutor
@@ -142,6 +143,8 @@ class Frontend:
     config: Any
     words: Any  # WordVocab
     labels: List[str]
+    bigrams: Any = None  # BigramVocab of a character-level model
+    lexicon: Any = None  # textrnn.lexicon.Lexicon of a lexicon-enhanced (Chinese) model
     precision = "fp32"
 
     def pre_tokenize(self, text: str) -> List[Tuple[str, Tuple[int, int]]]:
@@ -188,6 +191,23 @@ class Frontend:
             out["oov_buckets"] = padded([b for _, b in oov], width, fill=-1)
         return out
 
+    def add_character_features(self, item: Item, tokens: Sequence[str]) -> Item:
+        """``item`` plus, where the model has them, each token's bigram id and the codes of its
+        B/M/E/S lexicon words (character-level models, taggers and classifiers alike)."""
+        if self.bigrams is not None:
+            item["bigrams"] = self.bigrams.encode(tokens)
+        if self.lexicon is not None:
+            item["lexicon"] = self.lexicon.codes(tokens)
+        return item
+
+    def character_arrays(self, items: Sequence[Item], out: Arrays) -> Arrays:
+        """``out`` (the word arrays) plus ``bigrams`` (batch, seq) and ``lexicon`` (batch, seq, k) codes."""
+        if self.bigrams is not None:
+            out["bigrams"] = padded([it["bigrams"] for it in items], out["words"].shape[1])
+        if self.lexicon is not None:
+            out["lexicon"] = padded_codes([it["lexicon"] for it in items], out["words"].shape[1])
+        return out
+
     def arrays(self, items: Sequence[Item]) -> Arrays:  # pragma: no cover - abstract
         raise NotImplementedError
 
@@ -224,8 +244,6 @@ class TaggerFrontend(Frontend):
     ``crf_parameters``."""
 
     chars: Any = None
-    bigrams: Any = None
-    lexicon: Any = None  # textrnn.lexicon.Lexicon of a lexicon-enhanced (Chinese) tagger
 
     def emission_scores(self, arrays: Arrays) -> np.ndarray:  # pragma: no cover - abstract
         """(batch, seq, num_tags) float32."""
@@ -243,6 +261,10 @@ class TaggerFrontend(Frontend):
             return SoftmaxDecoder()
         return CRFDecoder.for_labels(*params, self.labels, self.config.scheme)
 
+    @functools.cached_property
+    def span_reader(self) -> SpanReader:
+        return SpanReader(self.labels, self.config.scheme)
+
     def decoding(self) -> Tuple[Callable[[Arrays], Any], Decoder]:
         """(network, decoder) for one prediction call: what turns a batch of arrays into emissions,
         and what decodes them (``decoder.decode(emissions, lengths, scores)``, see
@@ -259,11 +281,7 @@ class TaggerFrontend(Frontend):
             entries = [cache.get(t) or self._token_entry(cache, t) for t in tokens]
             item = self.encode_words(tokens, [e[0] for e in entries])
             item["chars"] = [e[1] for e in entries]
-        if self.bigrams is not None:
-            item["bigrams"] = self.bigrams.encode(tokens)
-        if self.lexicon is not None:  # per token, the codes of its B/M/E/S lexicon words
-            item["lexicon"] = self.lexicon.codes(tokens)
-        return item
+        return self.add_character_features(item, tokens)
 
     def _token_entry(self, cache: Dict[str, Tuple], token: str) -> Tuple[int, List[int]]:
         entry = (self.words.id(token), self.chars.encode_word(token, self.config.max_word_length))
@@ -276,13 +294,9 @@ class TaggerFrontend(Frontend):
         ``char_arrays``), and ``lexicon`` (batch, seq, k) codes."""
         if any(not it["words"] for it in items):
             raise ValueError("cannot tag an empty sentence: every sentence needs at least one token")
-        out = self.word_arrays(items)
-        if self.bigrams is not None:
-            out["bigrams"] = padded([it["bigrams"] for it in items], out["words"].shape[1])
+        out = self.character_arrays(items, self.word_arrays(items))
         if self.chars is not None:
             out["chars"], out["char_index"] = char_arrays(items, out["mask"])
-        if self.lexicon is not None:
-            out["lexicon"] = padded_codes([it["lexicon"] for it in items], out["words"].shape[1])
         return out
 
     # prediction -----------------------------------------------------------------------------------
@@ -320,8 +334,7 @@ class TaggerFrontend(Frontend):
             results[j] = ([labels[t] for t in path], picked[: len(path)], [])
         if not spans:
             return
-        reader = self.__dict__.get("_span_reader") or self.__dict__.setdefault(
-            "_span_reader", SpanReader(labels, self.config.scheme))
+        reader = self.span_reader
         span_rows, starts, ends, types = reader(decoded.paths, lengths)
         if len(span_rows):
             values = decoded.span_probabilities(span_rows, starts, ends, reader.extends[types])
@@ -347,9 +360,6 @@ class TaggerFrontend(Frontend):
 class ClassifierFrontend(Frontend):
     """Raw text in, labels with scores out; a backend defines ``probability_scores``."""
 
-    bigrams: Any = None
-    lexicon: Any = None  # textrnn.lexicon.Lexicon of a lexicon-enhanced (Chinese) classifier
-
     def probability_scores(self, arrays: Arrays) -> np.ndarray:  # pragma: no cover - abstract
         """(batch, num_labels): softmax, or independent sigmoids for multi-label."""
         raise NotImplementedError
@@ -371,20 +381,10 @@ class ClassifierFrontend(Frontend):
             if self.lexicon is not None:
                 item["lexicon"] = [[]]
             return item
-        item = self.encode_words(tokens)
-        if self.bigrams is not None:
-            item["bigrams"] = self.bigrams.encode(tokens)
-        if self.lexicon is not None:  # per token, the codes of its B/M/E/S lexicon words
-            item["lexicon"] = self.lexicon.codes(tokens)
-        return item
+        return self.add_character_features(self.encode_words(tokens), tokens)
 
     def arrays(self, items: Sequence[Item]) -> Arrays:
-        out = self.word_arrays(items)
-        if self.bigrams is not None:
-            out["bigrams"] = padded([it["bigrams"] for it in items], out["words"].shape[1])
-        if self.lexicon is not None:
-            out["lexicon"] = padded_codes([it["lexicon"] for it in items], out["words"].shape[1])
-        return out
+        return self.character_arrays(items, self.word_arrays(items))
 
     def probabilities(self, texts: Sequence[str], batch_size: int = 256) -> np.ndarray:
         """(texts, num_labels) float32 probabilities, in input order."""

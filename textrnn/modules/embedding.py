@@ -7,6 +7,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..errors import ConfigError
+
 
 BIGRAM_INITS = ("normal", "uniform")
 
@@ -19,12 +21,17 @@ def uniform_rows_(weight: torch.Tensor) -> None:
         weight[0].zero_()
 
 
+def check_bigram_init(how: str) -> None:
+    """Refuse an unknown ``--bigram-init`` before a model is built (building may train vectors first)."""
+    if how not in BIGRAM_INITS:
+        raise ConfigError(f"--bigram-init must be one of {', '.join(BIGRAM_INITS)}, not {how!r}")
+
+
 def init_bigrams_(embedding: nn.Embedding, how: str) -> None:
     """How the bigram vectors of a character model start (``--bigram-init``): "uniform" (``uniform_rows_``,
     near the scale of gensim's character vectors they are joined to) or "normal" (torch's N(0, 1), five
     times larger; it trained worse on ChnSentiCorp, docs/benchmarks.md)."""
-    if how not in BIGRAM_INITS:
-        raise ValueError(f"bigram init must be one of {BIGRAM_INITS}, not {how!r}")
+    check_bigram_init(how)
     if how == "uniform":
         uniform_rows_(embedding.weight)
 

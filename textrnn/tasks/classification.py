@@ -18,9 +18,9 @@ from ..frontend import ClassifierFrontend
 from ..hub import BIGRAMS_NAME, LEXICON_NAME, TOKENIZER_NAME
 from ..lexicon import Lexicon, load_model_lexicon
 from ..models.classifier import BiRNNClassifier
-from ..modules.embedding import BIGRAM_INITS, init_bigrams_
+from ..modules.embedding import check_bigram_init, init_bigrams_
 from ..vocab import BigramVocab, WordVocab, pre_tokenize
-from ..errors import ConfigError, DataFormatError
+from ..errors import DataFormatError
 from .base import (TaskModel, TokenStream, encode_dataset, initial_embeddings, label_index, lexicon_features,
                    shard_map, warn_unknown)
 from .tagging import dataset_path
@@ -133,8 +133,7 @@ def build_classifier(train, *, embeddings: Optional[str] = None, extra_pretraine
     ``lexicon``: ``jieba`` or a file of ``WORD [FREQUENCY]`` lines; each token then also sees the
     B/M/E/S sets of the lexicon words matching there, as a lexicon tagger does (``build_tagger``).
     """
-    if bigram_init not in BIGRAM_INITS:
-        raise ConfigError(f"--bigram-init must be one of {', '.join(BIGRAM_INITS)}, not {bigram_init!r}")
+    check_bigram_init(bigram_init)
     sentences = TokenStream(train, "text", tokenize=tokenize)
     column = label_column(train)
     multi = column == "labels"

@@ -20,8 +20,8 @@ from ..frontend import TaggerFrontend
 from ..hub import BIGRAMS_NAME, CHARS_NAME, LEXICON_NAME, TOKENIZER_NAME
 from ..lexicon import Lexicon, load_model_lexicon
 from ..models.tagger import BiRNNTagger
-from ..errors import ConfigError, DataFormatError
-from ..modules.embedding import BIGRAM_INITS, init_bigrams_
+from ..errors import DataFormatError
+from ..modules.embedding import check_bigram_init, init_bigrams_
 from .base import (TaskModel, TokenStream, encode_dataset, initial_embeddings, label_index, lexicon_features,
                    padded, shard_map, warn_unknown)
 from ..vocab import BigramVocab, CharVocab, WordVocab
@@ -176,8 +176,7 @@ def build_tagger(train, *, embeddings: Optional[str] = None, extra_pretrained: i
         sentences, embeddings, extra_pretrained=extra_pretrained, lowercase=lowercase, word_dim=word_dim,
         seed=seed, embeddings_text=embeddings_text, freeze=freeze_embeddings, trust_pickle=trust_pickle)
     chars = CharVocab.build(sentences) if config.get("char_encoder", "cnn") != "none" else None
-    if bigram_init not in BIGRAM_INITS:
-        raise ConfigError(f"--bigram-init must be one of {', '.join(BIGRAM_INITS)}, not {bigram_init!r}")
+    check_bigram_init(bigram_init)
     pairs = BigramVocab.build(sentences, min_freq=bigram_min_freq) if bigrams else None
     lex, lexicon_init = None, None
     if lexicon:
