@@ -20,6 +20,8 @@ Inside ``fake_cuda(devices=1)``:
 - all arithmetic is torch's CPU kernels, and LSTM/GRU/RNN calls (``torch._VF.lstm`` ...) run the
   CPU implementation, so a model on the fake device gives bit for bit what it gives on the CPU;
 - ``torch.cuda.is_available()`` is True and ``torch.cuda.device_count()`` is ``devices``.
+- work submitted to a ``concurrent.futures.ThreadPoolExecutor`` runs on the fake device too
+  (torch's modes are per thread; the front end runs the network in a worker thread on a GPU).
 
 Limits:
 - only what goes through torch's dispatcher and tensor methods: ``.data_ptr()``, CUDA streams
@@ -42,6 +44,7 @@ from __future__ import annotations
 
 import contextlib
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Iterator, List, Optional, Tuple
 
 import torch
@@ -424,6 +427,16 @@ def fake_cuda(devices: int = 1) -> Iterator[None]:
     # Module.to() would otherwise assign a fake tensor to param.data, leaving a plain Parameter
     # that claims to be on CUDA but has no CPU tensor inside; new Parameters keep the subclass
     torch.__future__.set_overwrite_module_params_on_conversion(True)
+    # torch's modes are per thread, CUDA is not: work handed to a thread pool runs under the modes too
+    submit = ThreadPoolExecutor.submit
+
+    def submit_on_fake_cuda(pool, fn, /, *args, **kwargs):
+        def run():
+            with _FakeCudaFunctions(), _FakeCudaDispatch(devices):
+                return fn(*args, **kwargs)
+        return submit(pool, run)
+
+    ThreadPoolExecutor.submit = submit_on_fake_cuda
     try:
         with _FakeCudaFunctions(), _FakeCudaDispatch(devices), warnings.catch_warnings():
             # nn.RNN asks cuDNN about CUDA weights; this torch has none, and says so each time
@@ -431,4 +444,5 @@ def fake_cuda(devices: int = 1) -> Iterator[None]:
             yield
     finally:
         torch.cuda.is_available, torch.cuda.device_count = saved[:2]
+        ThreadPoolExecutor.submit = submit
         torch.__future__.set_overwrite_module_params_on_conversion(saved[2])

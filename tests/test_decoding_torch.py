@@ -1,5 +1,7 @@
 """The torch decoder (used on a GPU) against the numpy one: the same tags, bit for bit, and the
 same probabilities to 1e-12; and a tagger's outputs through it against the numpy path."""
+import threading
+
 import numpy as np
 import pytest
 import torch
@@ -163,10 +165,14 @@ def test_a_tagger_decoding_with_torch_gives_the_numpy_outputs(crf, monkeypatch):
     used = []
     decoder_class = TorchCRFDecoder if crf else TorchSoftmaxDecoder
     original = decoder_class.decode
-    monkeypatch.setattr(decoder_class, "decode", lambda self, *a: used.append(1) or original(self, *a))
+    monkeypatch.setattr(decoder_class, "decode",
+                        lambda self, *a: used.append(threading.current_thread().name) or original(self, *a))
+    monkeypatch.setattr(type(tagger), "overlap_network", lambda self: True)
     tagger.device_decoding = True
     got = outputs(tagger)
     assert used, "the torch decoder was not used"
+    # with the network, one batch ahead in the worker thread, while this one builds the results
+    assert all(name.startswith("textrnn-network") for name in used), set(used)
     assert_outputs_close(got, expected, 1e-12)
     tagger.device_decoding = None
     on_the_cpu = tagger.decoding()[1]

@@ -7,6 +7,7 @@ present, the same checks also run on it (``*_on_real_cuda``).
 """
 import dataclasses
 import json
+import threading
 
 import pytest
 import torch
@@ -170,9 +171,12 @@ def test_tagger_inference_on_device_equals_cpu(name, monkeypatch):
     for cls in (TorchCRFDecoder, TorchSoftmaxDecoder):
         original = cls.decode
         monkeypatch.setattr(cls, "decode", lambda self, emissions, *a, original=original:
-                            decoded_on.append(emissions.device) or original(self, emissions, *a))
+                            decoded_on.append((emissions.device, threading.current_thread().name))
+                            or original(self, emissions, *a))
     assert_outputs_close(on_fake_device(tagger, tagger_outputs, TAGGERS[name][2]), expected, 1e-12, rel_tol=1e-12)
-    assert decoded_on and all(d.type == "cuda" for d in decoded_on)
+    assert decoded_on and all(d.type == "cuda" for d, _ in decoded_on)
+    # beside the network in the worker thread, while the caller builds the results of the batch before
+    assert all(thread.startswith("textrnn-network") for _, thread in decoded_on), decoded_on
 
 
 @real_cuda

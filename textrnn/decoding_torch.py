@@ -53,6 +53,8 @@ class TorchCRFDecoder:
     ``device`` (default: that of ``transitions``). Methods take emissions on that device and
     lengths on the host, and return tensors on the device."""
 
+    on_device = True  # decoded where the emissions are: the front end runs it beside the network
+
     def __init__(self, transitions, start, end, allowed=None, allowed_start=None, allowed_end=None,
                  device=None):
         transitions, start, end = (torch.as_tensor(x) for x in (transitions, start, end))
@@ -237,6 +239,8 @@ def _on_device(device, *arrays: np.ndarray) -> Tuple[torch.Tensor, ...]:
 
 class TorchSoftmaxDecoder:
     """Each token's best tag, on the device (a tagger without a CRF)."""
+
+    on_device = True  # decoded where the emissions are: the front end runs it beside the network
 
     def decode(self, emissions: torch.Tensor, lengths, scores: bool) -> "TorchSoftmaxDecoded":
         return TorchSoftmaxDecoded(emissions, lengths, scores)

@@ -11,7 +11,7 @@ import functools
 import gc
 import itertools
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -216,22 +216,23 @@ class Frontend:
         for indices in length_batches([len(it["words"]) for it in items], batch_size):
             yield indices, self.arrays([items[i] for i in indices])
 
-    def network_batches(self, items: Sequence[Item], batch_size: int, network: Callable[[Arrays], np.ndarray]
-                        ) -> Iterator[Tuple[List[int], Arrays, np.ndarray]]:
-        """(indices, arrays, network output) over length-sorted items. Where ``overlap_network``,
-        the network runs one batch ahead in a worker thread (torch and onnxruntime release the
-        GIL), computing batch i + 1 while the caller decodes batch i and builds the arrays of
+    def network_batches(self, batches: Iterable[Tuple[List[int], Arrays]], stage: Callable[[Arrays], Any]
+                        ) -> Iterator[Tuple[List[int], Arrays, Any]]:
+        """(indices, arrays, ``stage(arrays)``) for each of ``batches``, in order. ``stage`` is the
+        part that waits: the network, and on a GPU the decoder too. Where ``overlap_network``, it
+        runs one batch ahead in a worker thread (torch, onnxruntime and a wait for a GPU release the
+        GIL), on batch i + 1 while the caller turns batch i into results and builds the arrays of
         batch i + 2: 6,100 instead of 5,100 sentences/s for the int8 CoNLL-2003 pipeline on
-        onnxruntime (2 threads, 2 cores). torch on every core loses by it (6,300 -> 5,200 in
-        bf16): its OpenMP threads spin and the third thread slows them."""
+        onnxruntime (2 threads, 2 cores). torch on every core of a CPU loses by it (6,300 -> 5,200
+        in bf16): its OpenMP threads spin and the third thread slows them."""
         if not self.overlap_network():
-            for indices, arrays in self.array_batches(items, batch_size):
-                yield indices, arrays, network(arrays)
+            for indices, arrays in batches:
+                yield indices, arrays, stage(arrays)
             return
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="textrnn-network") as worker:
             pending = None
-            for indices, arrays in self.array_batches(items, batch_size):
-                running = (indices, arrays, worker.submit(network, arrays))
+            for indices, arrays in batches:
+                running = (indices, arrays, worker.submit(stage, arrays))
                 if pending is not None:
                     yield pending[0], pending[1], pending[2].result()
                 pending = running
@@ -312,18 +313,54 @@ class TaggerFrontend(Frontend):
 
     def _decode(self, sentences, batch_size: int, scores: bool, spans: bool) -> List[Tuple]:
         # a datasets Column decodes row by row when iterated: one bulk conversion is ~10x cheaper
-        encoded = [self.encode(s) for s in list(sentences)]
-        results: List[Optional[Tuple]] = [None] * len(encoded)
+        sentences = list(sentences)
+        results: List[Optional[Tuple]] = [None] * len(sentences)
         network, decoder = self.decoding()
+        on_device = getattr(decoder, "on_device", False)
+
+        def stage(arrays: Arrays):
+            """What waits on the device: the network, and a decoder that runs there with it (its
+            paths, scores and span probabilities come back to the host at the end)."""
+            emissions = network(arrays)
+            if not on_device:
+                return emissions
+            decoded = decoder.decode(emissions, arrays["lengths"], scores)
+            return decoded, self._find_spans(decoded, arrays["lengths"]) if spans else None
+
         with self.inference(), gc_paused():
-            for indices, arrays, emissions in self.network_batches(encoded, batch_size, network):
-                decoded = decoder.decode(emissions, arrays["lengths"], scores)
-                self._decode_batch(decoded, indices, arrays["lengths"], results, scores, spans)
+            for indices, arrays, out in self.network_batches(self._sentence_batches(sentences, batch_size), stage):
+                lengths = arrays["lengths"]
+                if on_device:
+                    decoded, found = out
+                else:
+                    decoded = decoder.decode(out, lengths, scores)
+                    found = self._find_spans(decoded, lengths) if spans else None
+                self._decode_batch(decoded, found, indices, lengths, results, scores)
         return results
 
-    def _decode_batch(self, decoded, indices: List[int], lengths: np.ndarray, results: List, scores: bool,
-                      spans: bool) -> None:
-        """Fill ``results[i]`` with (tags, token scores or None, spans or None) for one decoded batch."""
+    def _sentence_batches(self, sentences: Sequence[Sequence[str]], batch_size: int
+                          ) -> Iterator[Tuple[List[int], Arrays]]:
+        """(indices, arrays) over length-sorted sentences, each batch encoded as it is reached (so
+        that encoding, too, runs beside the network of the batch before)."""
+        for indices in length_batches([len(s) for s in sentences], batch_size):
+            yield indices, self.arrays([self.encode(sentences[i]) for i in indices])
+
+    def _find_spans(self, decoded, lengths: np.ndarray) -> List[Tuple[int, str, int, int, float]]:
+        """(row in the batch, entity type, first token, end token (exclusive), probability) for
+        each span of a decoded batch's paths."""
+        reader = self.span_reader
+        rows, starts, ends, types = reader(decoded.paths, lengths)
+        if not len(rows):
+            return []
+        values = decoded.span_probabilities(rows, starts, ends, reader.extends[types])
+        names = reader.type_names
+        return [(row, names[typ], first, end, value) for row, typ, first, end, value
+                in zip(rows.tolist(), types.tolist(), starts.tolist(), ends.tolist(), values)]
+
+    def _decode_batch(self, decoded, found, indices: List[int], lengths: np.ndarray, results: List,
+                      scores: bool) -> None:
+        """Fill ``results[i]`` with (tags, token scores or None, spans) for one decoded batch and
+        its spans (``_find_spans``; None where not asked for)."""
         labels = self.labels
         rows = [path[:n] for path, n in zip(decoded.paths.tolist(), lengths.tolist())]
         if not scores:
@@ -332,16 +369,8 @@ class TaggerFrontend(Frontend):
             return
         for j, path, picked in zip(indices, rows, decoded.picked.tolist()):
             results[j] = ([labels[t] for t in path], picked[: len(path)], [])
-        if not spans:
-            return
-        reader = self.span_reader
-        span_rows, starts, ends, types = reader(decoded.paths, lengths)
-        if len(span_rows):
-            values = decoded.span_probabilities(span_rows, starts, ends, reader.extends[types])
-            names = reader.type_names
-            for row, typ, first, end, value in zip(span_rows.tolist(), types.tolist(), starts.tolist(),
-                                                   ends.tolist(), values):
-                results[indices[row]][2].append((names[typ], first, end, value))
+        for row, name, first, end, value in found or ():
+            results[indices[row]][2].append((name, first, end, value))
 
     def evaluate(self, dataset, batch_size: int = 256, report: bool = False) -> Dict[str, Any]:
         """Entity P/R/F1 (conlleval and strict) against a Dataset with ``tokens`` and ``tags``;
@@ -391,7 +420,8 @@ class ClassifierFrontend(Frontend):
         items = [self.encode(t) for t in list(texts)]  # list(): a datasets Column decodes row by row
         out = np.zeros((len(items), len(self.labels)), dtype=np.float32)
         with self.inference(), gc_paused():
-            for indices, _, probs in self.network_batches(items, batch_size, self.probability_scores):
+            batches = self.array_batches(items, batch_size)
+            for indices, _, probs in self.network_batches(batches, self.probability_scores):
                 out[indices] = probs
         return out
 

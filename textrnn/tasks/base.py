@@ -60,11 +60,12 @@ class TaskModel:
         return self
 
     def overlap_network(self) -> bool:
-        """Only on the CPU, and only when torch leaves a core free: its spinning OpenMP threads
-        slow down when a Python thread runs beside them on every core (see ``network_batches``).
-        On a GPU the kernels already run asynchronously to the Python that feeds them."""
+        """On a GPU, always: the worker thread launches a batch's kernels and waits for its results
+        to come back (GIL released) while the caller's Python works on the batch before. On the
+        CPU only when torch leaves a core free: its spinning OpenMP threads slow down when a Python
+        thread runs beside them on every core (see ``network_batches``)."""
         if self.device.type != "cpu":
-            return False
+            return True
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
         return torch.get_num_threads() < cores
 
