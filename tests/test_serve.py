@@ -225,6 +225,23 @@ def test_text_classification_answers(tmp_path):
     assert info["multi_label"] is False and info["card"] is None
 
 
+def test_threads_go_to_onnxruntime_on_the_onnx_backend_and_to_torch_otherwise(ner_folder, monkeypatch):
+    """``--threads`` with ``--backend onnx`` sizes onnxruntime's session and leaves torch alone (an
+    exported folder serves without importing torch); with torch it is set in the model's thread."""
+    pytest.importorskip("onnxruntime")
+    import textrnn.serve.app as app_module
+
+    asked = []
+    monkeypatch.setattr(app_module, "_torch_threads", lambda threads: asked.append(threads))
+    onnx = ServedModel(str(ner_folder), backend="onnx", threads=1)
+    assert onnx.on_onnx and onnx.model.session.get_session_options().intra_op_num_threads == 1
+    with serving(create_app(onnx, ServeSettings(threads=1))) as url:
+        assert call(url + "/", {"inputs": SENTENCES[0]})[0] == 200
+    with serving(create_app(str(ner_folder), ServeSettings(threads=1))) as url:
+        assert call(url + "/", {"inputs": SENTENCES[0]})[0] == 200
+    assert asked == [None, 1]
+
+
 def test_serve_command_refuses_a_missing_model_clearly(tmp_path, capsys):
     assert main(["serve", str(tmp_path / "missing")]) == 2
     err = capsys.readouterr().err

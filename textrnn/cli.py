@@ -204,8 +204,8 @@ def _add_serve_parser(commands) -> None:
                     help="once the model is free, the longest wait for more inputs to join its next call")
     sv.add_argument("--max-body-bytes", type=int, default=d.max_body_bytes, help="larger requests get 413")
     sv.add_argument("--max-input-chars", type=int, default=d.max_input_chars, help="longer inputs get 413")
-    sv.add_argument("--threads", type=int, help="torch threads for the model (default: torch's choice; "
-                    "on 2 cores, 1 served most, see docs/benchmarks.md)")
+    sv.add_argument("--threads", type=int, help="the model's CPU threads, torch's or onnxruntime's (default: "
+                    "the library's choice; on 2 cores, 1 served most with torch, see docs/benchmarks.md)")
     sv.add_argument("--precision", choices=("fp32", "bf16"), default="fp32")
     _add_runtime_args(sv)
 
@@ -335,7 +335,8 @@ def cmd_serve(args) -> None:
 
     settings = ServeSettings(args.max_batch_size, args.max_wait_ms, args.max_body_bytes, args.max_input_chars,
                              args.threads)
-    served = ServedModel(args.model, precision=args.precision, backend=args.backend, quantize=args.quantize)
+    served = ServedModel(args.model, precision=args.precision, backend=args.backend, quantize=args.quantize,
+                         threads=args.threads)
     run(served, args.host, args.port, settings)
 
 

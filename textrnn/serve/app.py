@@ -25,13 +25,13 @@ def create_app(model, settings: ServeSettings = ServeSettings()) -> FastAPI:
     """An app serving ``model``: a ``ServedModel``, or a model folder / hub id to load one from."""
     from .model import ServedModel
 
-    served = model if isinstance(model, ServedModel) else ServedModel(model)
+    served = model if isinstance(model, ServedModel) else ServedModel(model, threads=settings.threads)
     state: dict = {}
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI):
         batcher = DynamicBatcher(served.run, settings.max_batch_size, settings.max_wait_ms,
-                                 thread_initializer=_torch_threads(settings.threads))
+                                 thread_initializer=_torch_threads(None if served.on_onnx else settings.threads))
         batcher.start()
         state["batcher"] = batcher
         try:

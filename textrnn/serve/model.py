@@ -16,17 +16,23 @@ FORWARD_BATCH = 32
 
 
 class ServedModel:
-    """``run(texts, params)`` -> one Inference-API answer per text; called in the worker thread only."""
+    """``run(texts, params)`` -> one Inference-API answer per text; called in the worker thread only.
+    ``threads``: onnxruntime's threads, where the model runs there."""
 
     def __init__(self, name_or_path: str, revision: Optional[str] = None, precision: str = "fp32",
-                 backend: Optional[str] = None, quantize: Optional[str] = None):
+                 backend: Optional[str] = None, quantize: Optional[str] = None, threads: Optional[int] = None):
         from ..hub import resolve_folder
         from ..pipelines import pipeline
         from ..tasks import load_model
 
         self.name = str(name_or_path)
         self.folder = resolve_folder(name_or_path, revision)
-        self.model = load_model(self.folder, backend=backend, quantize=quantize)
+        from ..export.runtime import OnnxBackend
+
+        self.model = load_model(self.folder, backend=backend, quantize=quantize, threads=threads)
+        # onnxruntime's session took ``threads`` above; torch's are set in the thread that runs the
+        # model (create_app's ServeSettings.threads)
+        self.on_onnx = isinstance(self.model, OnnxBackend)
         config = self.model.config
         self.is_tagger = config.architecture.startswith("birnn-tagger")
         self.task = TOKEN_CLASSIFICATION if self.is_tagger else TEXT_CLASSIFICATION
