@@ -173,6 +173,11 @@ def test_a_tagger_decoding_with_torch_gives_the_numpy_outputs(crf, monkeypatch):
     assert used, "the torch decoder was not used"
     # with the network, one batch ahead in the worker thread, while this one builds the results
     assert all(name.startswith("textrnn-network") for name in used), set(used)
+    used.clear()
+    tagger.overlap = False  # forced off: all in the caller's thread, with the same outputs
+    assert_outputs_close(outputs(tagger), expected, 1e-12)
+    assert used and set(used) == {threading.current_thread().name}
+    tagger.overlap = None
     assert_outputs_close(got, expected, 1e-12)
     tagger.device_decoding = None
     on_the_cpu = tagger.decoding()[1]

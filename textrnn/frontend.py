@@ -159,9 +159,12 @@ class Frontend:
         """The context every prediction runs in (the torch backend: eval mode)."""
         return contextlib.nullcontext()
 
+    # whether the network runs in a worker thread beside the Python work of other batches (see
+    # ``network_batches``): None chooses by ``overlap_network``, True or False forces it
+    overlap: Optional[bool] = None
+
     def overlap_network(self) -> bool:
-        """Whether the network should run in a worker thread, beside the Python work of other
-        batches (see ``network_batches``)."""
+        """Where the worker thread pays (the default when ``overlap`` is None)."""
         return True
 
     def encode_words(self, tokens: Sequence[str], ids: Optional[List[int]] = None) -> Item:
@@ -222,10 +225,10 @@ class Frontend:
         part that waits: the network, and on a GPU the decoder too. Where ``overlap_network``, it
         runs one batch ahead in a worker thread (torch, onnxruntime and a wait for a GPU release the
         GIL), on batch i + 1 while the caller turns batch i into results and builds the arrays of
-        batch i + 2: 6,100 instead of 5,100 sentences/s for the int8 CoNLL-2003 pipeline on
+        batch i + 2 (``overlap`` forces it on or off): 6,100 instead of 5,100 sentences/s for the int8 CoNLL-2003 pipeline on
         onnxruntime (2 threads, 2 cores). torch on every core of a CPU loses by it (6,300 -> 5,200
         in bf16): its OpenMP threads spin and the third thread slows them."""
-        if not self.overlap_network():
+        if not (self.overlap_network() if self.overlap is None else self.overlap):
             for indices, arrays in batches:
                 yield indices, arrays, stage(arrays)
             return
