@@ -3,9 +3,10 @@
 
 Training: tokens/s over --steps batches of the shuffled, length-bucketed train set after
 --warmup batches, through the real loop's parts (rows fetched from the encoded Arrow table and
-padded by the DataLoader, forward, backward, clipping, SGD step; under autocast with
---mixed-precision). Inference: sentences/s and tokens/s of ``SequenceTagger.predict`` (tokens in,
-tags out, Viterbi included) on the test set at several batch sizes, and of ``predict_entities``
+padded by the DataLoader, forward, backward, clipping, SGD step, and the weight average's update
+where the settings keep one; under autocast with --mixed-precision). Inference: sentences/s and
+tokens/s of ``SequenceTagger.predict`` (tokens in, tags out, Viterbi included) on the test set at
+several batch sizes, and of ``predict_entities``
 (token and span scores too) at batch 256, after one warm-up pass. On a GPU, the clock is read
 after ``torch.cuda.synchronize()``. The model is untrained: speed does not depend on the weights.
 Run it alone: two torch processes on two cores slow each other.
@@ -32,6 +33,7 @@ import ner_conll2003 as recipe  # noqa: E402  (the recipe's own flags and defaul
 
 from textrnn.options import set_threads, tagger_kwargs, training_config  # noqa: E402
 from textrnn.tasks.tagging import build_tagger  # noqa: E402
+from textrnn.training.averaging import WeightAverage  # noqa: E402
 from textrnn.training.batching import BucketBatchSampler  # noqa: E402
 from textrnn.training.trainer import build_optimizer  # noqa: E402
 from textrnn.utils import resolve_device  # noqa: E402
@@ -51,6 +53,7 @@ def training_speed(tagger, train, config, device: torch.device, warmup: int, ste
                         pin_memory=device.type == "cuda")
     model = tagger.model.to(device).train()
     optimizer = build_optimizer(model.parameters(), config)
+    average = WeightAverage(model, config.average_decay) if config.average_decay else None
     autocast = torch.autocast(device.type, dtype=torch.bfloat16 if config.mixed_precision == "bf16" else torch.float16,
                               enabled=config.mixed_precision != "no")
     tokens, start, step = 0, None, 0
@@ -67,6 +70,8 @@ def training_speed(tagger, train, config, device: torch.device, warmup: int, ste
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip_norm)
             optimizer.step()
+            if average is not None:
+                average.update(model)
             step += 1
             if step == warmup + steps:
                 break
