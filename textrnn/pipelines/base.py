@@ -45,7 +45,10 @@ class Pipeline:
         with gc_paused():  # see there: a full collection costs more than a batch of inference
             prepared = [self.preprocess(text, **options) for text in texts]
             outputs = self._forward(prepared, batch_size, **options)  # the model runs its own inference context
-            return [self.postprocess(p, o, **options) for p, o in zip(prepared, outputs)]
+            results = [self.postprocess(p, o, **options) for p, o in zip(prepared, outputs)]
+            # freed before the collector is back: its first pass walks every container still alive
+            del prepared, outputs
+        return results
 
     def preprocess(self, text: str, **options: Any):  # pragma: no cover - abstract
         raise NotImplementedError
