@@ -5,7 +5,8 @@ On a GPU the network and the CRF run on the device, and the Python around them b
 speed. Here the network is replayed (its emissions for each batch recorded in a first call),
 so the timed calls cost only the host's work plus the numpy CRF, which is timed apart:
 ``host_us_per_sentence`` is the rest (pre-tokenization, encoding, arrays, tags, spans, dicts),
-and ``host_bound_sentences_per_second`` the speed no device could exceed on this CPU. A second
+and ``host_bound_sentences_per_second`` the speed no device could exceed on this CPU;
+``garbage_collection_us_per_sentence`` is the collector's share (timed by ``gc.callbacks``). A second
 pass times each step with a clock around every call (which adds about 0.1 us per call):
 ``steps_us_per_sentence``. CoNLL-2003 test sentences joined back into strings, as
 bench/pipeline_speed.py. Run it alone.
@@ -17,6 +18,7 @@ from __future__ import annotations
 import argparse
 import collections
 import datetime
+import gc
 import json
 import os
 import platform
@@ -77,20 +79,34 @@ def main(argv=None):
     totals = collections.defaultdict(float)
     for name in ("viterbi", "forward_backward", "marginals", "span_probabilities"):
         clocked(CRFDecoder, name, totals, "crf", static=name == "marginals")
-    host, crf = [], []
+    collecting = {"start": 0.0, "seconds": 0.0}
+
+    def collector(phase, _info):  # the garbage collector's time within the host's
+        if phase == "start":
+            collecting["start"] = time.perf_counter()
+        else:
+            collecting["seconds"] += time.perf_counter() - collecting["start"]
+
+    host, crf, collected = [], [], []
+    gc.callbacks.append(collector)
     for _ in range(args.repeats):
-        replay, totals["crf"] = iter(recorded), 0.0
+        replay, totals["crf"], collecting["seconds"] = iter(recorded), 0.0, 0.0
         start = time.perf_counter()
         got = ner(texts)
         crf.append(totals["crf"])
         host.append(time.perf_counter() - start - totals["crf"])
+        collected.append(collecting["seconds"])
         assert got == expected
+        del got
+    gc.callbacks.remove(collector)
     steps = {"pre-tokenization and segments": (type(ner), "preprocess"), "encoding": (type(tagger), "encode"),
              "array building": (type(tagger), "arrays"),
              "tags, token scores and spans": (type(tagger), "_decode_batch"),
              "entity dicts": (type(ner), "postprocess")}
     for key, (owner, name) in steps.items():
         clocked(owner, name, totals, key, inner="crf")
+    if hasattr(type(tagger), "_find_spans"):  # (since 36aaa6a; before, _decode_batch found the spans)
+        clocked(type(tagger), "_find_spans", totals, "tags, token scores and spans", inner="crf")
     rounds = []
     for _ in range(args.repeats):
         replay = iter(recorded)
@@ -104,6 +120,7 @@ def main(argv=None):
               "host_us_per_sentence": round(1e6 * host_s / n, 1),
               "host_bound_sentences_per_second": round(n / host_s),
               "numpy_crf_us_per_sentence": round(1e6 * statistics.median(crf) / n, 1),
+              "garbage_collection_us_per_sentence": round(1e6 * statistics.median(collected) / n, 2),
               "steps_us_per_sentence": {k: round(1e6 * v / n, 2) for k, v in median.items()},
               "machine": f"{platform.machine()}, {len(os.sched_getaffinity(0))} cores",
               "date": datetime.date.today().isoformat()}
