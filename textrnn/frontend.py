@@ -222,12 +222,12 @@ class Frontend:
     def network_batches(self, batches: Iterable[Tuple[List[int], Arrays]], stage: Callable[[Arrays], Any]
                         ) -> Iterator[Tuple[List[int], Arrays, Any]]:
         """(indices, arrays, ``stage(arrays)``) for each of ``batches``, in order. ``stage`` is the
-        part that waits: the network, and on a GPU the decoder too. Where ``overlap_network``, it
-        runs one batch ahead in a worker thread (torch, onnxruntime and a wait for a GPU release the
-        GIL), on batch i + 1 while the caller turns batch i into results and builds the arrays of
-        batch i + 2 (``overlap`` forces it on or off): 6,100 instead of 5,100 sentences/s for the int8 CoNLL-2003 pipeline on
-        onnxruntime (2 threads, 2 cores). torch on every core of a CPU loses by it (6,300 -> 5,200
-        in bf16): its OpenMP threads spin and the third thread slows them."""
+        part that waits: the network, and on a GPU the decoder too. Where ``overlap_network`` (or
+        ``overlap`` forces it), it runs one batch ahead in a worker thread (torch, onnxruntime and a
+        wait for a GPU release the GIL), on batch i + 1 while the caller turns batch i into results
+        and builds the arrays of batch i + 2: 6,100 instead of 5,100 sentences/s for the int8
+        CoNLL-2003 pipeline on onnxruntime (2 threads, 2 cores). torch on every core of a CPU loses
+        by it (6,300 -> 5,200 in bf16): its OpenMP threads spin and the third thread slows them."""
         if not (self.overlap_network() if self.overlap is None else self.overlap):
             for indices, arrays in batches:
                 yield indices, arrays, stage(arrays)
