@@ -113,6 +113,26 @@ def test_classification_pipeline_outputs():
     assert sum(d["score"] for d in everything) == pytest.approx(1.0)
 
 
+def test_unknown_options_are_errors_and_transformers_names_work(ner):
+    """A misspelt or foreign option is refused before any work, instead of silently ignored;
+    ``aggregation_strategy`` (transformers' name) is ``aggregation``."""
+    text = TEXTS[0]
+    assert ner(text, aggregation_strategy="none") == ner(text, aggregation="none") != ner(text)
+    per_token = pipeline("ner", model=ner.model, aggregation_strategy="none")
+    assert per_token(text) == ner(text, aggregation="none")
+    with pytest.raises(TypeError, match="unknown option 'agregation'.*aggregation, max_tokens"):
+        ner(text, agregation="none")
+    with pytest.raises(TypeError, match="'aggregation' twice"):
+        ner(text, aggregation="none", aggregation_strategy="none")
+    with pytest.raises(ValueError, match="aggregation must be 'simple' or 'none'; got 'first'"):
+        ner(text, aggregation_strategy="first")
+    with pytest.raises(TypeError, match="unknown option 'top_k'"):
+        pipeline("ner", model=ner.model, top_k=3)
+    clf = pipeline("sentiment-analysis", model=build_classifier(classification_dataset(), word_dim=8, hidden_size=8))
+    with pytest.raises(TypeError, match="unknown option 'aggregation'; its options: top_k"):
+        clf("good film", aggregation="none")
+
+
 def test_wrong_task_for_model_is_a_clear_error():
     clf = build_classifier(classification_dataset(), word_dim=8, hidden_size=8)
     with pytest.raises(ValueError, match="needs a birnn-tagger model"):

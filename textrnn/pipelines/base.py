@@ -7,22 +7,40 @@ batched by length for speed and results come back in input order.
 from __future__ import annotations
 
 import itertools
-from typing import Any, Iterator, List
+from typing import Any, Dict, Iterator, List
 
 from ..frontend import gc_paused
 
+
 class Pipeline:
-    """Subclasses define ``preprocess(text)``, ``_forward(prepared_list)`` and ``postprocess``."""
+    """Subclasses define ``preprocess(text)``, ``_forward(prepared_list)`` and ``postprocess``,
+    and name the keyword options they take in ``options``."""
 
     task = ""
+    options: tuple = ()  # the keyword options a call (or ``pipeline(...)``, as defaults) may take
+    aliases: Dict[str, str] = {}  # another name for an option (transformers' spelling) -> ours
 
     def __init__(self, model, batch_size: int = 64, **defaults: Any):
         self.model = model
         self.batch_size = batch_size
-        self.defaults = defaults
+        self.defaults = self._checked(defaults)
+
+    def _checked(self, kwargs: Dict[str, Any]) -> Dict[str, Any]:
+        """``kwargs`` under this pipeline's names; an unknown option is an error, not ignored
+        (transformers' ``_sanitize_parameters``)."""
+        out: Dict[str, Any] = {}
+        for key, value in kwargs.items():
+            name = self.aliases.get(key, key)
+            if name not in self.options:
+                known = ", ".join([*self.options, *self.aliases]) or "none"
+                raise TypeError(f"{type(self).__name__} got an unknown option {key!r}; its options: {known}")
+            if name in out:
+                raise TypeError(f"{type(self).__name__} got {name!r} twice (as {key!r} too)")
+            out[name] = value
+        return out
 
     def __call__(self, inputs, batch_size: int = None, **kwargs: Any):
-        options = {**self.defaults, **kwargs}
+        options = {**self.defaults, **self._checked(kwargs)}
         batch_size = batch_size or self.batch_size
         if isinstance(inputs, str):
             return self._run([inputs], batch_size, options)[0]

@@ -11,6 +11,7 @@ from typing import Any, Dict, List, Sequence, Tuple
 from .base import Pipeline
 
 SENTENCE_END = {".", "!", "?", "。", "！", "？", "；", ";"}
+AGGREGATIONS = ("simple", "none")  # spans, or one entry per tagged token
 
 
 def segments(tokens: Sequence[str], max_tokens: int) -> List[Tuple[int, int]]:
@@ -33,6 +34,14 @@ class TokenClassificationPipeline(Pipeline):
     ``[{"entity_group": "PER", "word": "George Washington", "score": 0.99, "start": 0, "end": 17}, ...]``"""
 
     task = "ner"
+    options = ("aggregation", "max_tokens")
+    aliases = {"aggregation_strategy": "aggregation"}
+
+    def _checked(self, kwargs: Dict[str, Any]) -> Dict[str, Any]:
+        out = super()._checked(kwargs)
+        if out.get("aggregation", "simple") not in AGGREGATIONS:
+            raise ValueError(f"aggregation must be 'simple' or 'none'; got {out['aggregation']!r}")
+        return out
 
     def preprocess(self, text: str, max_tokens: int = 256, **_: Any) -> Dict[str, Any]:
         tokens, offsets = self.model.tokens_and_offsets(text)  # the model's own saved pre-tokenizer
@@ -62,8 +71,7 @@ class TokenClassificationPipeline(Pipeline):
         if aggregation == "none":
             return [{"entity": t, "score": s, "index": i, "word": text[a:b], "start": a, "end": b}
                     for i, (t, s, (a, b)) in enumerate(zip(tags, scores, offsets)) if t != "O"]
-        if aggregation != "simple":
-            raise ValueError(f"aggregation must be 'simple' or 'none'; got {aggregation!r}")
+        assert aggregation == "simple", aggregation  # (checked by _checked)
         entities = []
         for label, first, last, score in spans:
             start, end = offsets[first][0], offsets[last - 1][1]

@@ -10,6 +10,7 @@ class TextClassificationPipeline(Pipeline):
     """``clf(["这部电影不好看", "A stirring, funny film."])`` -> ``[{"label": "negative", "score": 0.97}, ...]``"""
 
     task = "sentiment-analysis"
+    options = ("top_k",)
 
     def preprocess(self, text: str, **_: Any) -> str:
         return text
