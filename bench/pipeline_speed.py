@@ -41,11 +41,13 @@ VARIANTS = {  # name -> pipeline options
     "torch-fp32-host-crf": {"device_decoding": False},
     # the other way round: torch decoding even on the CPU (to compare it with numpy there)
     "torch-fp32-device-crf": {"device_decoding": True},
-    # the network (and on a GPU the CRF) in the caller's thread, not one batch ahead in a worker
+    # the network (and a decoder on the device) one batch ahead in a worker thread, or in the
+    # caller's thread; each backend and device has its default (see Frontend.overlap)
+    "torch-fp32-threaded": {"overlap": True},
     "torch-fp32-serial": {"overlap": False},
     "torch-fp32-device-crf-serial": {"device_decoding": True, "overlap": False},
 }
-ATTRIBUTES = ("device_decoding", "overlap")  # variant settings that are attributes of the model, not pipeline options
+ATTRIBUTES = ("device_decoding", "overlap")  # variant settings that are model attributes, not pipeline options
 
 
 def compare(reference, entities):
@@ -64,7 +66,7 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default="runs/conll03-bilstm-crf")
     p.add_argument("--data-dir", default=str(default_data_dir()))
-    p.add_argument("--variants", default=",".join(v for v in VARIANTS if "-crf" not in v and "serial" not in v),
+    p.add_argument("--variants", default=",".join(v for v in VARIANTS if not v.endswith(("-crf", "threaded", "serial"))),
                    help=f"any of {', '.join(VARIANTS)}")
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--repeats", type=int, default=3, help="timed rounds per variant (the median is kept)")

@@ -175,8 +175,16 @@ def test_tagger_inference_on_device_equals_cpu(name, monkeypatch):
                             or original(self, emissions, *a))
     assert_outputs_close(on_fake_device(tagger, tagger_outputs, TAGGERS[name][2]), expected, 1e-12, rel_tol=1e-12)
     assert decoded_on and all(d.type == "cuda" for d, _ in decoded_on)
-    # beside the network in the worker thread, while the caller builds the results of the batch before
-    assert all(thread.startswith("textrnn-network") for _, thread in decoded_on), decoded_on
+    # by default in the caller's thread on a GPU (see TaskModel.overlap_network)
+    assert {thread for _, thread in decoded_on} == {threading.current_thread().name}
+    decoded_on.clear()
+    tagger.overlap = True  # forced: beside the network, one batch ahead in the worker thread
+    try:
+        assert_outputs_close(on_fake_device(tagger, tagger_outputs, TAGGERS[name][2]), expected, 1e-12,
+                             rel_tol=1e-12)
+    finally:
+        tagger.overlap = None
+    assert decoded_on and all(thread.startswith("textrnn-network") for _, thread in decoded_on), decoded_on
 
 
 @real_cuda

@@ -1,6 +1,7 @@
 """Inference edge cases: each model tokenizes with its own saved pre-tokenizer, odd text never
 fails a batch, and segments cover long documents exactly."""
 import random
+import threading
 
 import pytest
 import torch
@@ -105,3 +106,39 @@ def test_segments_are_exact_and_bounded():
             assert not any(t in (".", "!") for t in tokens[a:b - 1])
     with pytest.raises(ValueError, match="max_tokens"):
         segments(["w"], 0)
+
+
+@pytest.mark.parametrize("overlap", [True, False])
+def test_errors_come_through_the_worker_thread_and_leave_no_thread_behind(tagger, overlap, monkeypatch):
+    """The network one batch ahead in a worker thread, or not: an empty sentence, or a network that
+    fails on its second batch, raises the caller's error, with the same results as serial otherwise."""
+    sentences = [["John", "lives", "in", "Paris"], ["x"] * 3, ["EU", "rejects"], ["a"] * 7] * 5
+    tagger.overlap = overlap
+    try:
+        before = threading.active_count()
+        assert tagger.predict_entities(sentences, batch_size=3) == \
+            _serial(tagger, lambda: tagger.predict_entities(sentences, batch_size=3))
+        with pytest.raises(ValueError, match="cannot tag an empty sentence"):
+            tagger.predict(sentences + [[]], batch_size=3)
+        network, calls = tagger.emission_scores, []
+
+        def failing(arrays):
+            calls.append(1)
+            if len(calls) == 2:
+                raise RuntimeError("the network failed on batch 2")
+            return network(arrays)
+
+        monkeypatch.setattr(tagger, "emission_scores", failing)
+        with pytest.raises(RuntimeError, match="failed on batch 2"):
+            tagger.predict(sentences, batch_size=3)
+        assert threading.active_count() == before
+    finally:
+        tagger.overlap = None
+
+
+def _serial(tagger, call):
+    saved, tagger.overlap = tagger.overlap, False
+    try:
+        return call()
+    finally:
+        tagger.overlap = saved

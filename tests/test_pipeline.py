@@ -128,7 +128,8 @@ def test_unknown_options_are_errors_and_transformers_names_work(ner):
         ner(text, aggregation_strategy="first")
     with pytest.raises(TypeError, match="unknown option 'top_k'"):
         pipeline("ner", model=ner.model, top_k=3)
-    clf = pipeline("sentiment-analysis", model=build_classifier(classification_dataset(), word_dim=8, hidden_size=8))
+    clf = pipeline("sentiment-analysis",
+                   model=build_classifier(classification_dataset(), word_dim=8, hidden_size=8))
     with pytest.raises(TypeError, match="unknown option 'aggregation'; its options: top_k"):
         clf("good film", aggregation="none")
 

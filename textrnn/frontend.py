@@ -222,25 +222,28 @@ class Frontend:
     def network_batches(self, batches: Iterable[Tuple[List[int], Arrays]], stage: Callable[[Arrays], Any]
                         ) -> Iterator[Tuple[List[int], Arrays, Any]]:
         """(indices, arrays, ``stage(arrays)``) for each of ``batches``, in order. ``stage`` is the
-        part that waits: the network, and on a GPU the decoder too. Where ``overlap_network`` (or
-        ``overlap`` forces it), it runs one batch ahead in a worker thread (torch, onnxruntime and a
-        wait for a GPU release the GIL), on batch i + 1 while the caller turns batch i into results
-        and builds the arrays of batch i + 2: 6,100 instead of 5,100 sentences/s for the int8
-        CoNLL-2003 pipeline on onnxruntime (2 threads, 2 cores). torch on every core of a CPU loses
-        by it (6,300 -> 5,200 in bf16): its OpenMP threads spin and the third thread slows them."""
-        if not (self.overlap_network() if self.overlap is None else self.overlap):
-            for indices, arrays in batches:
+        part that waits: the network, and for a decoder on the model's device the decoder too.
+        Where ``overlap_network`` (or ``overlap`` forces it) and there are several batches, it runs
+        one batch ahead in a worker thread (torch and onnxruntime release the GIL), on batch i + 1
+        while the caller turns batch i into results and builds the arrays of batch i + 2: 6,100
+        instead of 5,100 sentences/s for the int8 CoNLL-2003 pipeline on onnxruntime (2 threads,
+        2 cores). torch on every core of a CPU loses by it (6,300 -> 5,200 in bf16): its OpenMP
+        threads spin and the third thread slows them."""
+        batches = iter(batches)
+        first = next(batches, None)
+        threaded = self.overlap_network() if self.overlap is None else self.overlap
+        second = next(batches, None) if first is not None and threaded else None
+        if second is None:  # serial: asked for, or a single batch (a thread pool costs ~0.2 ms)
+            for indices, arrays in itertools.chain([first] if first is not None else [], batches):
                 yield indices, arrays, stage(arrays)
             return
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="textrnn-network") as worker:
-            pending = None
-            for indices, arrays in batches:
+            pending = (first[0], first[1], worker.submit(stage, first[1]))
+            for indices, arrays in itertools.chain([second], batches):
                 running = (indices, arrays, worker.submit(stage, arrays))
-                if pending is not None:
-                    yield pending[0], pending[1], pending[2].result()
-                pending = running
-            if pending is not None:
                 yield pending[0], pending[1], pending[2].result()
+                pending = running
+            yield pending[0], pending[1], pending[2].result()
 
 
 class TaggerFrontend(Frontend):
@@ -331,7 +334,8 @@ class TaggerFrontend(Frontend):
             return decoded, self._find_spans(decoded, arrays["lengths"]) if spans else None
 
         with self.inference(), gc_paused():
-            for indices, arrays, out in self.network_batches(self._sentence_batches(sentences, batch_size), stage):
+            batches = self._sentence_batches(sentences, batch_size)
+            for indices, arrays, out in self.network_batches(batches, stage):
                 lengths = arrays["lengths"]
                 if on_device:
                     decoded, found = out

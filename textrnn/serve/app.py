@@ -30,8 +30,9 @@ def create_app(model, settings: ServeSettings = ServeSettings()) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI):
+        torch_threads = None if served.on_onnx else settings.threads
         batcher = DynamicBatcher(served.run, settings.max_batch_size, settings.max_wait_ms,
-                                 thread_initializer=_torch_threads(None if served.on_onnx else settings.threads))
+                                 thread_initializer=_torch_threads(torch_threads))
         batcher.start()
         state["batcher"] = batcher
         try:

@@ -20,7 +20,8 @@ class ServedModel:
     ``threads``: onnxruntime's threads, where the model runs there."""
 
     def __init__(self, name_or_path: str, revision: Optional[str] = None, precision: str = "fp32",
-                 backend: Optional[str] = None, quantize: Optional[str] = None, threads: Optional[int] = None):
+                 backend: Optional[str] = None, quantize: Optional[str] = None,
+                 threads: Optional[int] = None):
         from ..hub import resolve_folder
         from ..pipelines import pipeline
         from ..tasks import load_model

@@ -13,7 +13,7 @@ class ServeSettings:
     max_wait_ms: float = 20.0  # once the model is free, how long to wait for more items to join a call
     max_body_bytes: int = 1_000_000
     max_input_chars: int = 100_000  # per input text; longer documents get 413
-    threads: Optional[int] = None  # the model's CPU threads: torch's in the worker, or onnxruntime's (default: theirs)
+    threads: Optional[int] = None  # the model's CPU threads, torch's or onnxruntime's (default: theirs)
 
     def __post_init__(self):
         for name in ("max_batch_size", "max_body_bytes", "max_input_chars"):

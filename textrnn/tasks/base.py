@@ -60,12 +60,14 @@ class TaskModel:
         return self
 
     def overlap_network(self) -> bool:
-        """On a GPU, always: the worker thread launches a batch's kernels and waits for its results
-        to come back (GIL released) while the caller's Python works on the batch before. On the
-        CPU only when torch leaves a core free: its spinning OpenMP threads slow down when a Python
-        thread runs beside them on every core (see ``network_batches``)."""
+        """On the CPU, only when torch leaves a core free: its spinning OpenMP threads slow down
+        when a Python thread runs beside them on every core (see ``network_batches``). On a GPU,
+        not by default: every kernel launch in the worker has to win the GIL back from the caller's
+        Python (up to ``sys.getswitchinterval()`` each), and a batch is hundreds of launches, so a
+        simulation of it ran no faster than the serial path. ``overlap = True`` forces the thread
+        (``bench/pipeline_speed.py``'s ``-threaded`` variants measure it on a GPU)."""
         if self.device.type != "cpu":
-            return True
+            return False
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
         return torch.get_num_threads() < cores
 
