@@ -6,8 +6,8 @@
 # 2. The CoNLL-2003 recipe with --preset gpu for at most 2 minutes of training (GloVe cut to fit).
 # 3. bench/ner_speed.py on the GPU (training tokens/s, predict and predict_entities sentences/s).
 # 4. bench/pipeline_speed.py on the GPU: raw text to entity dicts with span scores, the CRF decoded on the
-#    GPU (torch-fp32, torch-bf16) and, for comparison, with the network and CRF one batch ahead in a
-#    worker thread (torch-fp32-threaded) and decoded on the host in numpy (torch-fp32-host-crf).
+#    GPU (torch-fp32, torch-bf16) and, for comparison, one batch ahead (torch-fp32-overlap: batch i + 1
+#    queued on the GPU before batch i is read) and decoded on the host in numpy (torch-fp32-host-crf).
 # 5. bench/pipeline_host.py: what the pipeline costs on this machine's CPU besides the network and the CRF.
 set -uo pipefail
 OUT=${OUT:-/tmp/gpu-out}; mkdir -p "$OUT"
@@ -27,9 +27,12 @@ timeout 100 python3 bench/ner_speed.py --device cuda --preset gpu --embeddings "
 echo "ner_speed done at +$(( $(date +%s) - start )) s"
 if [ -f /tmp/gpu-run/config.json ]; then
   timeout 100 python3 bench/pipeline_speed.py --model /tmp/gpu-run --device cuda \
-    --variants torch-fp32,torch-bf16,torch-fp32-threaded,torch-fp32-host-crf --batch-size 1024 \
-    2>"$OUT/pipeline_speed.err" \
+    --variants torch-fp32,torch-bf16,torch-fp32-host-crf --batch-size 1024 2>"$OUT/pipeline_speed.err" \
     | tee "$OUT/pipeline_speed.json"
+  # apart, so that a failure of the newer path costs only its own figure; torch-fp32 again, side by side
+  timeout 100 python3 bench/pipeline_speed.py --model /tmp/gpu-run --device cuda \
+    --variants torch-fp32,torch-fp32-overlap --batch-size 1024 2>"$OUT/pipeline_overlap.err" \
+    | tee "$OUT/pipeline_overlap.json"
 fi
 if [ -f /tmp/gpu-run/config.json ]; then  # the Python around the network, on this machine's CPU
   timeout 60 python3 bench/pipeline_host.py --model /tmp/gpu-run --batch-size 1024 2>"$OUT/pipeline_host.err" \

@@ -41,9 +41,9 @@ VARIANTS = {  # name -> pipeline options
     "torch-fp32-host-crf": {"device_decoding": False},
     # the other way round: torch decoding even on the CPU (to compare it with numpy there)
     "torch-fp32-device-crf": {"device_decoding": True},
-    # the network (and a decoder on the device) one batch ahead in a worker thread, or in the
-    # caller's thread; each backend and device has its default (see Frontend.overlap)
-    "torch-fp32-threaded": {"overlap": True},
+    # one batch ahead (Frontend.overlap): the network in a worker thread (CPU), or a GPU's work queued
+    # before the batch before is read; or forced serial. Each backend and device has its default
+    "torch-fp32-overlap": {"overlap": True},
     "torch-fp32-serial": {"overlap": False},
     "torch-fp32-device-crf-serial": {"device_decoding": True, "overlap": False},
 }
@@ -66,7 +66,7 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default="runs/conll03-bilstm-crf")
     p.add_argument("--data-dir", default=str(default_data_dir()))
-    p.add_argument("--variants", default=",".join(v for v in VARIANTS if not v.endswith(("-crf", "threaded", "serial"))),
+    p.add_argument("--variants", default=",".join(v for v in VARIANTS if not v.endswith(("-crf", "overlap", "serial"))),
                    help=f"any of {', '.join(VARIANTS)}")
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--repeats", type=int, default=3, help="timed rounds per variant (the median is kept)")

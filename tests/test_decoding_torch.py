@@ -9,7 +9,8 @@ import torch
 from textrnn import pipeline
 from textrnn import tags as tag_schemes
 from textrnn.decoding import CRFDecoder, SoftmaxDecoder
-from textrnn.decoding_torch import TorchCRFDecoder, TorchSoftmaxDecoder
+from textrnn.frontend import SpanReader
+from textrnn.decoding_torch import Launched, TorchCRFDecoder, TorchSoftmaxDecoder, dense_spans, SpanTables
 from textrnn.tasks.tagging import build_tagger
 from tests.helpers import TINY_NER, assert_outputs_close, tagging_dataset
 
@@ -162,23 +163,44 @@ def test_a_tagger_decoding_with_torch_gives_the_numpy_outputs(crf, monkeypatch):
         tagger.model.proj.weight.mul_(8.0)  # sharper emissions: random weights still tag entities
     expected = outputs(tagger)
     assert sum(len(spans) for _, _, spans in expected["entities"]) > 3
-    used = []
+    events = []
     decoder_class = TorchCRFDecoder if crf else TorchSoftmaxDecoder
-    original = decoder_class.decode
-    monkeypatch.setattr(decoder_class, "decode",
-                        lambda self, *a: used.append(threading.current_thread().name) or original(self, *a))
-    monkeypatch.setattr(type(tagger), "overlap_network", lambda self: True)
+    launch, result = decoder_class.launch, Launched.result
+    monkeypatch.setattr(decoder_class, "launch", lambda self, *a: events.append("L") or launch(self, *a))
+    monkeypatch.setattr(Launched, "result", lambda self: events.append("R") or result(self))
     tagger.device_decoding = True
     got = outputs(tagger)
-    assert used, "the torch decoder was not used"
-    # with the network, one batch ahead in the worker thread, while this one builds the results
-    assert all(name.startswith("textrnn-network") for name in used), set(used)
-    used.clear()
-    tagger.overlap = False  # forced off: all in the caller's thread, with the same outputs
-    assert_outputs_close(outputs(tagger), expected, 1e-12)
-    assert used and set(used) == {threading.current_thread().name}
-    tagger.overlap = None
+    assert events, "the torch decoder was not used"
+    assert "".join(events) == "LR" * (len(events) // 2)  # serial by default: each batch read before the next
     assert_outputs_close(got, expected, 1e-12)
+    events.clear()
+    tagger.overlap = True  # one batch ahead: batch i + 1 is queued before batch i is read
+    try:
+        assert_outputs_close(outputs(tagger), expected, 1e-12)
+    finally:
+        tagger.overlap = None
+    assert "LLR" in "".join(events) and events.count("L") == events.count("R")
+    assert threading.active_count() == 1 or all(not t.name.startswith("textrnn-network")
+                                                for t in threading.enumerate())
     tagger.device_decoding = None
     on_the_cpu = tagger.decoding()[1]
     assert type(on_the_cpu).__name__ == ("CRFDecoder" if crf else "SoftmaxDecoder")
+
+
+@pytest.mark.parametrize("scheme", ["IOB2", "BIOES"])
+def test_spans_found_on_the_device_are_the_span_readers(scheme):
+    """``dense_spans`` (no host round trip) finds the spans SpanReader finds, on any tag sequence."""
+    labels = SCHEMES[scheme]
+    reader = SpanReader(labels, scheme)
+    tables = SpanTables(reader)
+    rng = np.random.default_rng(0)
+    for lengths in LENGTHS * 20:
+        seq = max(lengths)
+        paths = rng.integers(0, len(labels), size=(len(lengths), seq))  # valid or not
+        paths[np.arange(seq)[None, :] >= np.array(lengths)[:, None]] = 0
+        rows, starts, ends, types = reader(paths, np.array(lengths))
+        is_start, end, typ = (t.numpy() for t in dense_spans(tables, torch.from_numpy(paths), torch.tensor(lengths)))
+        found_rows, found_starts = np.nonzero(is_start)
+        assert found_rows.tolist() == rows.tolist() and found_starts.tolist() == starts.tolist()
+        assert end[found_rows, found_starts].tolist() == ends.tolist()
+        assert typ[found_rows, found_starts].tolist() == types.tolist()

@@ -26,6 +26,7 @@ plan its steps and copies them to the device once.
 """
 from __future__ import annotations
 
+import functools
 from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -41,6 +42,17 @@ def lengths_mask(lengths: torch.Tensor, seq: int) -> torch.Tensor:
     return torch.arange(seq, device=lengths.device).unsqueeze(0) < lengths.unsqueeze(1)
 
 
+def upload(array, device) -> torch.Tensor:
+    """A host array (or CPU tensor) on ``device``: on a GPU through pinned memory and without
+    waiting. A copy from pageable memory first waits for all the work queued on the stream, which
+    would stall a batch queued ahead of the one being read (``Launched``)."""
+    tensor = torch.from_numpy(np.ascontiguousarray(array)) if isinstance(array, np.ndarray) else array
+    device = torch.device(device)
+    if device.type == "cuda" and torch.backends.cuda.is_built():
+        return tensor.pin_memory().to(device, non_blocking=True)
+    return tensor.to(device)
+
+
 def _host_lengths(lengths) -> np.ndarray:
     if isinstance(lengths, torch.Tensor):
         lengths = lengths.cpu().numpy()
@@ -53,7 +65,7 @@ class TorchCRFDecoder:
     ``device`` (default: that of ``transitions``). Methods take emissions on that device and
     lengths on the host, and return tensors on the device."""
 
-    on_device = True  # decoded where the emissions are: the front end runs it beside the network
+    on_device = True  # decoded where the emissions are (the front end then calls launch, not decode)
 
     def __init__(self, transitions, start, end, allowed=None, allowed_start=None, allowed_end=None,
                  device=None):
@@ -95,6 +107,14 @@ class TorchCRFDecoder:
         """One batch, decoded on the device; see ``textrnn.decoding.CRFDecoded``."""
         return TorchCRFDecoded(self, emissions, lengths, scores)
 
+    span_tables = staticmethod(lambda reader: SpanTables(reader))  # a front end's SpanReader, for launch
+
+    def launch(self, emissions: torch.Tensor, lengths, scores: bool, tables: Optional["SpanTables"] = None
+               ) -> "Launched":
+        """``decode``, with its spans found on the device (``tables``) and everything on its way
+        back to the host without waiting for it (``Launched.result()`` waits)."""
+        return Launched(self.decode(emissions, lengths, scores), scores, tables)
+
     # ------------------------------------------------------------------ Viterbi
     def viterbi(self, emissions: torch.Tensor, lengths) -> torch.Tensor:
         """Best tag paths (batch, seq) int64 on the device, 0 past each sentence's end."""
@@ -102,7 +122,7 @@ class TorchCRFDecoder:
         emissions = emissions.float()
         batch, seq, k = emissions.shape
         assert k == self.num_tags and seq > 0 and len(host) == batch
-        mask = lengths_mask(torch.from_numpy(host).to(emissions.device), seq)  # (batch, seq)
+        mask = lengths_mask(upload(host, emissions.device), seq)  # (batch, seq)
         em = emissions.masked_fill(~mask.unsqueeze(2), 0.0)  # (batch, seq, K): padding adds exactly 0
         real = mask.t().long().unbind(0)  # per step (batch,): which transition matrix each sentence takes
         shortest = int(host.min())
@@ -133,7 +153,7 @@ class TorchCRFDecoder:
         batch, seq, k = em.shape
         assert k == self.num_tags and seq > 0 and len(host) == batch
         device = em.device
-        lengths_t = torch.from_numpy(host).to(device)  # (batch,)
+        lengths_t = upload(host, device)  # (batch,)
         steps = torch.arange(seq, device=device)
         # position t of the reversed sentence is L-1-t (position 0 past its start: any finite value)
         backwards = (lengths_t.unsqueeze(1) - 1 - steps).clamp_min(0)  # (batch, seq)
@@ -175,7 +195,7 @@ class TorchCRFDecoder:
         """p(y_t = k | x) (batch, seq, K) float64, normalised per position; 0 at padding."""
         alphas, betas = scores
         probs = torch.softmax(alphas + betas, dim=2)  # (batch, seq, K)
-        lengths_t = torch.from_numpy(_host_lengths(lengths)).to(alphas.device)
+        lengths_t = upload(_host_lengths(lengths), alphas.device)
         return probs * lengths_mask(lengths_t, alphas.shape[1]).unsqueeze(2)
 
     def span_probabilities(self, emissions: torch.Tensor, lengths, scores: Scores, paths: torch.Tensor,
@@ -187,7 +207,7 @@ class TorchCRFDecoder:
         em = emissions.double()  # (batch, seq, K)
         trans, end = self.trans.double(), self.end.double()
         batch, seq, _ = em.shape
-        lengths_t = torch.from_numpy(_host_lengths(lengths)).to(em.device)
+        lengths_t = upload(_host_lengths(lengths), em.device)
         log_z = torch.logsumexp(alphas[:, 0] + betas[:, 0], dim=1)  # (batch,)
         on_path = em.gather(2, paths.unsqueeze(2)).squeeze(2)  # (batch, seq)
         moves = trans[paths[:, :-1], paths[:, 1:]] + on_path[:, 1:]  # (batch, seq - 1): moving to each tag
@@ -205,45 +225,56 @@ class TorchCRFDecoder:
 
 class TorchCRFDecoded:
     """A batch decoded on the device; ``paths`` and ``picked`` come back to the host (numpy) as
-    ``textrnn.decoding.CRFDecoded``'s, the forward-backward scores stay on the device."""
+    ``textrnn.decoding.CRFDecoded``'s when first read, the forward-backward scores stay on the
+    device."""
 
     def __init__(self, decoder: TorchCRFDecoder, emissions: torch.Tensor, lengths, scores: bool):
         self.decoder, self.emissions, self.lengths = decoder, emissions, _host_lengths(lengths)
         with torch.inference_mode():
-            paths = decoder.viterbi(emissions, self.lengths)  # (batch, seq)
+            self.device_paths = decoder.viterbi(emissions, self.lengths)  # (batch, seq)
             self.state: Optional[Scores] = None
-            picked = None
+            self.device_picked = None
             if scores:
                 self.state = decoder.forward_backward(emissions, self.lengths)
                 probs = decoder.marginals(self.state, self.lengths)  # (batch, seq, K)
-                picked = probs.gather(2, paths.unsqueeze(2)).squeeze(2)  # (batch, seq)
-        self.device_paths = paths
-        self.paths = paths.cpu().numpy()
-        self.picked = None if picked is None else picked.cpu().numpy()
+                self.device_picked = probs.gather(2, self.device_paths.unsqueeze(2)).squeeze(2)  # (batch, seq)
+
+    @functools.cached_property
+    def paths(self) -> np.ndarray:
+        return self.device_paths.cpu().numpy()
+
+    @functools.cached_property
+    def picked(self) -> Optional[np.ndarray]:
+        return None if self.device_picked is None else self.device_picked.cpu().numpy()
 
     def span_probabilities(self, rows: np.ndarray, starts: np.ndarray, ends: np.ndarray,
                            extends: np.ndarray) -> List[float]:
-        assert self.state is not None
-        device = self.emissions.device
         with torch.inference_mode():
-            rows_t, starts_t, ends_t, extends_t = _on_device(device, rows, starts, ends, extends)
-            values = self.decoder.span_probabilities(self.emissions, self.lengths, self.state, self.device_paths,
-                                                     rows_t, starts_t, ends_t, extends_t)
-            return values.tolist()
+            return self.device_span_values(*_on_device(self.emissions.device, rows, starts, ends, extends)).tolist()
+
+    def device_span_values(self, rows: torch.Tensor, starts: torch.Tensor, ends: torch.Tensor,
+                           extends: torch.Tensor) -> torch.Tensor:
+        """``span_probabilities`` of spans given on the device: (spans,) float64 there."""
+        assert self.state is not None
+        return self.decoder.span_probabilities(self.emissions, self.lengths, self.state, self.device_paths,
+                                               rows, starts, ends, extends)
 
 
 def _on_device(device, *arrays: np.ndarray) -> Tuple[torch.Tensor, ...]:
     """Host arrays (the spans a front end found) as tensors on ``device``."""
-    return tuple(torch.from_numpy(np.ascontiguousarray(x)).to(device) for x in arrays)
+    return tuple(upload(x, device) for x in arrays)
 
 
 class TorchSoftmaxDecoder:
     """Each token's best tag, on the device (a tagger without a CRF)."""
 
-    on_device = True  # decoded where the emissions are: the front end runs it beside the network
+    on_device = True  # decoded where the emissions are (the front end then calls launch, not decode)
 
     def decode(self, emissions: torch.Tensor, lengths, scores: bool) -> "TorchSoftmaxDecoded":
         return TorchSoftmaxDecoded(emissions, lengths, scores)
+
+    launch = TorchCRFDecoder.launch
+    span_tables = TorchCRFDecoder.__dict__["span_tables"]
 
 
 class TorchSoftmaxDecoded:
@@ -254,28 +285,107 @@ class TorchSoftmaxDecoded:
     def __init__(self, emissions: torch.Tensor, lengths, scores: bool):
         self.lengths = _host_lengths(lengths)
         with torch.inference_mode():
-            paths = emissions.argmax(dim=2)  # (batch, seq)
-            self.probs = picked = None
+            self.device_paths = emissions.argmax(dim=2)  # (batch, seq)
+            self.probs = self.device_picked = None
             if scores:
                 self.probs = torch.softmax(emissions.double(), dim=2)  # (batch, seq, K)
-                picked = self.probs.gather(2, paths.unsqueeze(2)).squeeze(2)  # (batch, seq)
-                self._device_picked = picked
-        self.paths = paths.cpu().numpy()
-        self.picked = None if picked is None else picked.cpu().numpy()
+                self.device_picked = self.probs.gather(2, self.device_paths.unsqueeze(2)).squeeze(2)  # (batch, seq)
+
+    paths = TorchCRFDecoded.paths
+    picked = TorchCRFDecoded.picked
 
     def span_probabilities(self, rows: np.ndarray, starts: np.ndarray, ends: np.ndarray,
                            extends: np.ndarray) -> List[float]:
+        with torch.inference_mode():
+            return self.device_span_values(*_on_device(self.probs.device, rows, starts, ends, extends)).tolist()
+
+    def device_span_values(self, rows: torch.Tensor, starts: torch.Tensor, ends: torch.Tensor,
+                           extends: torch.Tensor) -> torch.Tensor:
+        """``span_probabilities`` of spans given on the device: (spans,) float64 there."""
         assert self.probs is not None
         probs = self.probs
         batch, seq, _ = probs.shape
-        device = probs.device
+        lengths_t = upload(self.lengths, probs.device)
+        logs = self.device_picked.log()  # (batch, seq)
+        cum = torch.cat([torch.zeros_like(logs[:, :1]), logs.cumsum(dim=1)], dim=1)  # (batch, seq + 1)
+        inside = torch.exp(cum[rows, ends] - cum[rows, starts])  # (spans,)
+        nxt = ends.clamp_max(seq - 1)
+        continuing = (probs[rows, nxt] * extends).sum(dim=1)  # (spans,)
+        follows = (ends < lengths_t[rows]) & extends.any(dim=1)
+        return inside * torch.where(follows, 1.0 - continuing, torch.ones_like(continuing))
+
+
+# one batch ahead on a GPU: queue the work, copy back without waiting, read after an event ----------
+class SpanTables:
+    """``textrnn.frontend.SpanReader``'s tables as tensors, to find spans on a device: ``on(device)``
+    -> (starts, ends, extends, type_of), moved there once."""
+
+    def __init__(self, reader):
+        self.reader, self.outside, self.type_names = reader, reader.outside, reader.type_names
+        self._moved = {}
+
+    def on(self, device: torch.device) -> Tuple[torch.Tensor, ...]:
+        if device not in self._moved:
+            r = self.reader
+            self._moved[device] = tuple(torch.from_numpy(np.asarray(x)).to(device) for x in
+                                        (r.starts, r.ends, r.extends, np.asarray(r.type_of, dtype=np.int64)))
+        return self._moved[device]
+
+
+def dense_spans(tables: SpanTables, paths: torch.Tensor, lengths: torch.Tensor) -> Tuple[torch.Tensor, ...]:
+    """``SpanReader`` on the device, with no host-side count: (batch, seq) ``is_start``, the
+    (exclusive) ``end`` of the span starting at each start, and its ``type``; where ``is_start`` is
+    False the other two mean nothing."""
+    batch, seq = paths.shape
+    starts_table, ends_table, _, type_of = tables.on(paths.device)
+    tags = paths.new_full((batch, seq + 1), tables.outside)  # (batch, seq + 1): outside past the ends
+    tags[:, :seq] = torch.where(lengths_mask(lengths, seq), paths, tables.outside)
+    before = torch.cat([tags.new_full((batch, 1), tables.outside), tags[:, :-1]], dim=1)  # (batch, seq + 1)
+    is_start = starts_table[before, tags][:, :seq]  # (batch, seq)
+    positions = torch.arange(seq + 1, device=paths.device).expand(batch, seq + 1)
+    end_at = torch.where(ends_table[before, tags], positions, seq + 1)  # (batch, seq + 1)
+    first_end = end_at.flip(1).cummin(dim=1).values.flip(1)  # (batch, seq + 1): the first end at or after t
+    return is_start, first_end[:, 1:], type_of[tags[:, :seq]]  # spans end after they start
+
+
+class Launched:
+    """A batch decoded on the device whose results are on their way to the host: ``result()``
+    waits for them (on a GPU, for a CUDA event) and returns (paths, picked or None, spans or
+    None), spans as ``(row, type name, first, end, probability)``."""
+
+    def __init__(self, decoded, scores: bool, tables: Optional[SpanTables]):
+        paths = decoded.device_paths
+        batch, seq = paths.shape
+        device = paths.device
         with torch.inference_mode():
-            rows_t, starts_t, ends_t, extends_t = _on_device(device, rows, starts, ends, extends)
-            lengths_t = torch.from_numpy(self.lengths).to(device)
-            logs = self._device_picked.log()  # (batch, seq)
-            cum = torch.cat([torch.zeros_like(logs[:, :1]), logs.cumsum(dim=1)], dim=1)  # (batch, seq + 1)
-            inside = torch.exp(cum[rows_t, ends_t] - cum[rows_t, starts_t])  # (spans,)
-            nxt = ends_t.clamp_max(seq - 1)
-            continuing = (probs[rows_t, nxt] * extends_t).sum(dim=1)  # (spans,)
-            follows = (ends_t < lengths_t[rows_t]) & extends_t.any(dim=1)
-            return (inside * torch.where(follows, 1.0 - continuing, torch.ones_like(continuing))).tolist()
+            tensors = [paths] + ([decoded.device_picked] if scores else [])
+            if tables is not None:
+                lengths = upload(decoded.lengths, device)
+                is_start, end, typ = dense_spans(tables, paths, lengths)
+                rows = torch.arange(batch, device=device).repeat_interleave(seq)  # every position, as a span
+                starts = torch.arange(seq, device=device).repeat(batch)
+                ends = end.reshape(-1).clamp_max(seq)  # a non-start's "end" is only kept valid
+                extends = tables.on(device)[2][typ.reshape(-1).clamp_min(0)]  # (batch * seq, K)
+                values = decoded.device_span_values(rows, starts, ends, extends).reshape(batch, seq)
+                tensors += [is_start, end, typ, values]
+            self.copies = [t.to("cpu", non_blocking=True) for t in tensors]  # pinned, asynchronous on a GPU
+            self.event = None
+            if device.type == "cuda" and torch.backends.cuda.is_built():
+                self.event = torch.cuda.Event()
+                self.event.record(torch.cuda.current_stream(device))
+        self.scores, self.tables = scores, tables
+
+    def result(self) -> Tuple[np.ndarray, Optional[np.ndarray], Optional[List[Tuple[int, str, int, int, float]]]]:
+        if self.event is not None:
+            self.event.synchronize()
+        host = [t.numpy() for t in self.copies]
+        paths, picked = host[0], host[1] if self.scores else None
+        if self.tables is None:
+            return paths, picked, None
+        is_start, end, typ, values = host[-4:]
+        rows, starts = np.nonzero(is_start)
+        names = self.tables.type_names
+        found = [(row, names[t], first, last, value) for row, first, last, t, value in
+                 zip(rows.tolist(), starts.tolist(), end[rows, starts].tolist(), typ[rows, starts].tolist(),
+                     values[rows, starts].tolist())]
+        return paths, picked, found

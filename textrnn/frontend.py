@@ -322,28 +322,41 @@ class TaggerFrontend(Frontend):
         sentences = list(sentences)
         results: List[Optional[Tuple]] = [None] * len(sentences)
         network, decoder = self.decoding()
-        on_device = getattr(decoder, "on_device", False)
-
-        def stage(arrays: Arrays):
-            """What waits on the device: the network, and a decoder that runs there with it (its
-            paths, scores and span probabilities come back to the host at the end)."""
-            emissions = network(arrays)
-            if not on_device:
-                return emissions
-            decoded = decoder.decode(emissions, arrays["lengths"], scores)
-            return decoded, self._find_spans(decoded, arrays["lengths"]) if spans else None
-
+        batches = self._sentence_batches(sentences, batch_size)
         with self.inference(), gc_paused():
-            batches = self._sentence_batches(sentences, batch_size)
-            for indices, arrays, out in self.network_batches(batches, stage):
+            if getattr(decoder, "on_device", False):
+                self._decode_on_device(batches, network, decoder, results, scores, spans)
+                return results
+            for indices, arrays, emissions in self.network_batches(batches, network):
                 lengths = arrays["lengths"]
-                if on_device:
-                    decoded, found = out
-                else:
-                    decoded = decoder.decode(out, lengths, scores)
-                    found = self._find_spans(decoded, lengths) if spans else None
-                self._decode_batch(decoded, found, indices, lengths, results, scores)
+                decoded = decoder.decode(emissions, lengths, scores)
+                found = self._find_spans(decoded, lengths) if spans else None
+                self._decode_batch(decoded.paths, decoded.picked, found, indices, lengths, results, scores)
         return results
+
+    def _decode_on_device(self, batches, network, decoder, results: List, scores: bool, spans: bool) -> None:
+        """A decoder on the model's device (``textrnn.decoding_torch``) finds the spans there too,
+        and its results come back without a wait per step. Where ``overlap`` is True it runs one
+        batch ahead, with no thread: batch i + 1's work is queued on the device before batch i's
+        results are read and built (a worker thread would not help on a GPU, see
+        ``TaskModel.overlap_network``)."""
+        tables = decoder.span_tables(self.span_reader) if spans else None
+        pending = None
+        for indices, arrays in batches:
+            launched = (indices, arrays["lengths"], decoder.launch(network(arrays), arrays["lengths"], scores, tables))
+            if pending is not None:
+                self._collect(pending, results, scores)
+            pending = launched
+            if not self.overlap:
+                self._collect(pending, results, scores)
+                pending = None
+        if pending is not None:
+            self._collect(pending, results, scores)
+
+    def _collect(self, launched, results: List, scores: bool) -> None:
+        indices, lengths, pending = launched
+        paths, picked, found = pending.result()
+        self._decode_batch(paths, picked, found, indices, lengths, results, scores)
 
     def _sentence_batches(self, sentences: Sequence[Sequence[str]], batch_size: int
                           ) -> Iterator[Tuple[List[int], Arrays]]:
@@ -364,18 +377,18 @@ class TaggerFrontend(Frontend):
         return [(row, names[typ], first, end, value) for row, typ, first, end, value
                 in zip(rows.tolist(), types.tolist(), starts.tolist(), ends.tolist(), values)]
 
-    def _decode_batch(self, decoded, found, indices: List[int], lengths: np.ndarray, results: List,
-                      scores: bool) -> None:
-        """Fill ``results[i]`` with (tags, token scores or None, spans) for one decoded batch and
-        its spans (``_find_spans``; None where not asked for)."""
+    def _decode_batch(self, paths: np.ndarray, picked: Optional[np.ndarray], found, indices: List[int],
+                      lengths: np.ndarray, results: List, scores: bool) -> None:
+        """Fill ``results[i]`` with (tags, token scores or None, spans) for one decoded batch: its
+        paths, the picked tags' probabilities and its spans (``_find_spans``; None where not asked for)."""
         labels = self.labels
-        rows = [path[:n] for path, n in zip(decoded.paths.tolist(), lengths.tolist())]
+        rows = [path[:n] for path, n in zip(paths.tolist(), lengths.tolist())]
         if not scores:
             for j, path in zip(indices, rows):
                 results[j] = ([labels[t] for t in path], None, None)
             return
-        for j, path, picked in zip(indices, rows, decoded.picked.tolist()):
-            results[j] = ([labels[t] for t in path], picked[: len(path)], [])
+        for j, path, probs in zip(indices, rows, picked.tolist()):
+            results[j] = ([labels[t] for t in path], probs[: len(path)], [])
         for row, name, first, end, value in found or ():
             results[indices[row]][2].append((name, first, end, value))
 

@@ -11,6 +11,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence
 import torch
 
 from .. import frontend
+from ..decoding_torch import upload
 from ..errors import DataFormatError
 from ..hub import (TOKENIZER_NAME, check_vocabularies, check_weights, load_config, load_state, read_config,
                    read_weights, resolve_folder, write_model_folder)
@@ -79,7 +80,7 @@ class TaskModel:
         whichever thread runs the batch)."""
         device = next(self.model.parameters()).device
         with torch.inference_mode(), self.autocast():
-            batch = {k: torch.from_numpy(v).to(device) for k, v in arrays.items()}
+            batch = {k: upload(v, device) for k, v in arrays.items()}  # (on a GPU: pinned, not waiting)
             out = method(batch).float()
             return out.cpu().numpy() if to_host else out
 
