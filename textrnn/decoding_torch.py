@@ -23,6 +23,13 @@ few of them.
 
 ``lengths`` stay on the host (numpy, as the front end has them): the decoder needs them there to
 plan its steps and copies them to the device once.
+
+``launch`` is what a front end calls: it also finds the spans on the device (``dense_spans``, the
+front end's ``SpanReader`` tables as tensors) with their probabilities, and starts every result on
+its way to the host without waiting (``Launched``: pinned, non-blocking copies behind a CUDA
+event), so a batch costs one wait, and a front end may queue the next batch before reading this one.
+Uploads go through pinned memory too (``upload``): a copy from pageable memory would first wait for
+everything queued on the stream.
 """
 from __future__ import annotations
 
