@@ -159,8 +159,10 @@ class Frontend:
         """The context every prediction runs in (the torch backend: eval mode)."""
         return contextlib.nullcontext()
 
-    # whether the network runs in a worker thread beside the Python work of other batches (see
-    # ``network_batches``): None chooses by ``overlap_network``, True or False forces it
+    # whether a call runs one batch ahead of its Python: the network in a worker thread
+    # (``network_batches``), or for a decoder on a GPU the next batch queued there before the last
+    # one is read (``TaggerFrontend._decode_on_device``). None: the thread where
+    # ``overlap_network`` says it pays, serial on a device; True or False forces it
     overlap: Optional[bool] = None
 
     def overlap_network(self) -> bool:
@@ -221,9 +223,9 @@ class Frontend:
 
     def network_batches(self, batches: Iterable[Tuple[List[int], Arrays]], stage: Callable[[Arrays], Any]
                         ) -> Iterator[Tuple[List[int], Arrays, Any]]:
-        """(indices, arrays, ``stage(arrays)``) for each of ``batches``, in order. ``stage`` is the
-        part that waits: the network, and for a decoder on the model's device the decoder too.
-        Where ``overlap_network`` (or ``overlap`` forces it) and there are several batches, it runs
+        """(indices, arrays, ``stage(arrays)``) for each of ``batches``, in order; ``stage`` is the
+        part that waits, the network. Where ``overlap_network`` (or ``overlap`` forces it) and there
+        are several batches, it runs
         one batch ahead in a worker thread (torch and onnxruntime release the GIL), on batch i + 1
         while the caller turns batch i into results and builds the arrays of batch i + 2: 6,100
         instead of 5,100 sentences/s for the int8 CoNLL-2003 pipeline on onnxruntime (2 threads,
@@ -336,14 +338,15 @@ class TaggerFrontend(Frontend):
 
     def _decode_on_device(self, batches, network, decoder, results: List, scores: bool, spans: bool) -> None:
         """A decoder on the model's device (``textrnn.decoding_torch``) finds the spans there too,
-        and its results come back without a wait per step. Where ``overlap`` is True it runs one
-        batch ahead, with no thread: batch i + 1's work is queued on the device before batch i's
-        results are read and built (a worker thread would not help on a GPU, see
+        and a batch's results come back with one wait. Where ``overlap`` is True it runs one batch
+        ahead, with no thread: batch i + 1's work is queued on the device before batch i's results
+        are read and built (a worker thread would not help on a GPU, see
         ``TaskModel.overlap_network``)."""
         tables = decoder.span_tables(self.span_reader) if spans else None
         pending = None
         for indices, arrays in batches:
-            launched = (indices, arrays["lengths"], decoder.launch(network(arrays), arrays["lengths"], scores, tables))
+            lengths = arrays["lengths"]
+            launched = (indices, lengths, decoder.launch(network(arrays), lengths, scores, tables))
             if pending is not None:
                 self._collect(pending, results, scores)
             pending = launched

@@ -61,12 +61,12 @@ class TaskModel:
         return self
 
     def overlap_network(self) -> bool:
-        """On the CPU, only when torch leaves a core free: its spinning OpenMP threads slow down
-        when a Python thread runs beside them on every core (see ``network_batches``). On a GPU,
-        not by default: every kernel launch in the worker has to win the GIL back from the caller's
-        Python (up to ``sys.getswitchinterval()`` each), and a batch is hundreds of launches, so a
-        simulation of it ran no faster than the serial path. ``overlap = True`` forces the thread
-        (``bench/pipeline_speed.py``'s ``-threaded`` variants measure it on a GPU)."""
+        """The worker thread: on the CPU only when torch leaves a core free (its spinning OpenMP
+        threads slow down when a Python thread runs beside them on every core, see
+        ``network_batches``); on a GPU never, since every kernel launch in the worker has to win
+        the GIL back from the caller's Python (up to ``sys.getswitchinterval()`` each,
+        ``bench/gil_handoff.py``) and a batch is hundreds of launches. A tagger on a GPU runs
+        ahead without a thread instead where ``overlap`` is True (``_decode_on_device``)."""
         if self.device.type != "cpu":
             return False
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
