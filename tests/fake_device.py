@@ -424,6 +424,9 @@ def fake_cuda(devices: int = 1) -> Iterator[None]:
              torch.__future__.get_overwrite_module_params_on_conversion())
     torch.cuda.is_available = lambda: True
     torch.cuda.device_count = lambda: devices
+    # code that takes real CUDA's paths on a CUDA build (pinned memory, streams, events) stays off them
+    is_built = torch.backends.cuda.is_built
+    torch.backends.cuda.is_built = lambda: False
     # Module.to() would otherwise assign a fake tensor to param.data, leaving a plain Parameter
     # that claims to be on CUDA but has no CPU tensor inside; new Parameters keep the subclass
     torch.__future__.set_overwrite_module_params_on_conversion(True)
@@ -444,5 +447,6 @@ def fake_cuda(devices: int = 1) -> Iterator[None]:
             yield
     finally:
         torch.cuda.is_available, torch.cuda.device_count = saved[:2]
+        torch.backends.cuda.is_built = is_built
         ThreadPoolExecutor.submit = submit
         torch.__future__.set_overwrite_module_params_on_conversion(saved[2])

@@ -204,3 +204,17 @@ def test_spans_found_on_the_device_are_the_span_readers(scheme):
         assert found_rows.tolist() == rows.tolist() and found_starts.tolist() == starts.tolist()
         assert end[found_rows, found_starts].tolist() == ends.tolist()
         assert typ[found_rows, found_starts].tolist() == types.tolist()
+
+
+@pytest.mark.parametrize("crf", [True, False])
+def test_a_tagger_without_entity_types_finds_no_spans_on_either_path(crf):
+    rows = [(tokens, ["O"] * len(tokens)) for tokens, _ in TINY_NER]
+    torch.manual_seed(0)
+    tagger = build_tagger(tagging_dataset(rows, labels=["O"]), word_dim=8, hidden_size=8, char_dim=4,
+                          char_filters=4, use_crf=crf)
+    expected = tagger.predict_entities(SENTENCES, batch_size=3)
+    assert expected and all(spans == [] for _, _, spans in expected)
+    tagger.device_decoding = True
+    for overlap in (None, True):
+        tagger.overlap = overlap
+        assert_outputs_close(tagger.predict_entities(SENTENCES, batch_size=3), expected, 1e-12)

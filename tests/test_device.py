@@ -187,6 +187,61 @@ def test_tagger_inference_on_device_equals_cpu(name, monkeypatch):
     assert decoded_on and all(d.type == "cuda" for d, _ in decoded_on)
 
 
+@pytest.mark.parametrize("overlap", [None, True])
+def test_on_a_cuda_build_results_are_read_only_after_their_event(overlap, monkeypatch):
+    """decoding_torch's CUDA-only branch, which no CPU build takes: uploads pinned and
+    non-blocking; each batch's results copied back non-blocking, then one event recorded on the
+    device's current stream, synchronized before they are read. Stubs stand in for CUDA's pinned
+    memory, streams and events; the fake device for the rest."""
+    tagger = make_tagger("lstm-crf-cnn")
+    expected = tagger.predict_entities(SENTENCES, batch_size=3)
+    log = []
+
+    class Event:
+        def record(self, stream):
+            log.append(f"record on {stream}")
+
+        def synchronize(self):
+            log.append("synchronize")
+
+    original_to, original_numpy = torch.Tensor.to, torch.Tensor.numpy
+
+    def to(self, *args, **kwargs):
+        if kwargs.get("non_blocking"):
+            log.append("copy back" if str(args[0]) == "cpu" else "upload")
+        return original_to(self, *args, **kwargs)
+
+    tagger.overlap = overlap
+    with fake_cuda():
+        tagger.model.to("cuda")
+        try:
+            monkeypatch.setattr(torch.backends.cuda, "is_built", lambda: True)
+            monkeypatch.setattr(torch.cuda, "Event", Event)
+            monkeypatch.setattr(torch.cuda, "current_stream", lambda device: f"the stream of {device}")
+            monkeypatch.setattr(torch.Tensor, "pin_memory", lambda self: log.append("pin") or self)
+            monkeypatch.setattr(torch.Tensor, "to", to)
+            monkeypatch.setattr(torch.Tensor, "numpy", lambda self, *a: log.append("read") or original_numpy(self, *a))
+            got = tagger.predict_entities(SENTENCES, batch_size=3)
+        finally:
+            monkeypatch.undo()
+            tagger.overlap = None
+            tagger.model.to("cpu")
+    assert_outputs_close(got, expected, 1e-12, rel_tol=1e-12)
+    batches = log.count("synchronize")
+    assert batches == len(SENTENCES) // 3 + 1 and log.count("record on the stream of cuda:0") == batches
+    assert log.count("pin") > 0 and log.count("upload") >= log.count("pin")  # (the fake's .to logs twice)
+    # per batch: its copies back, then the event; later the wait, then the reads
+    events = [e for e in log if e in ("copy back", "synchronize", "read") or e.startswith("record")]
+    for i, e in enumerate(events):
+        if e.startswith("record"):
+            assert events[i - 1] == "copy back"
+        if e == "read":  # every read follows a wait, with no new copies in between
+            assert [x for x in events[:i] if x in ("synchronize", "copy back")][-1] == "synchronize"
+    # one batch ahead, the next batch's copies are queued before a batch is waited for; serially, never
+    ahead = any(a.startswith("record") and b == "copy back" for a, b in zip(events, events[1:]))
+    assert ahead == bool(overlap)
+
+
 @real_cuda
 @pytest.mark.parametrize("name", sorted(TAGGERS))
 def test_tagger_inference_on_real_cuda(name):

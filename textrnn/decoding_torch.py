@@ -334,7 +334,7 @@ class SpanTables:
     def on(self, device: torch.device) -> Tuple[torch.Tensor, ...]:
         if device not in self._moved:
             r = self.reader
-            self._moved[device] = tuple(torch.from_numpy(np.asarray(x)).to(device) for x in
+            self._moved[device] = tuple(upload(np.asarray(x), device) for x in
                                         (r.starts, r.ends, r.extends, np.asarray(r.type_of, dtype=np.int64)))
         return self._moved[device]
 

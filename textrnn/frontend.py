@@ -342,7 +342,8 @@ class TaggerFrontend(Frontend):
         ahead, with no thread: batch i + 1's work is queued on the device before batch i's results
         are read and built (a worker thread would not help on a GPU, see
         ``TaskModel.overlap_network``)."""
-        tables = decoder.span_tables(self.span_reader) if spans else None
+        # (a tagger without entity types has no spans to find)
+        tables = decoder.span_tables(self.span_reader) if spans and self.span_reader.type_names else None
         pending = None
         for indices, arrays in batches:
             lengths = arrays["lengths"]
