@@ -55,9 +55,15 @@ def upload(array, device) -> torch.Tensor:
     would stall a batch queued ahead of the one being read (``Launched``)."""
     tensor = torch.from_numpy(np.ascontiguousarray(array)) if isinstance(array, np.ndarray) else array
     device = torch.device(device)
-    if device.type == "cuda" and torch.backends.cuda.is_built():
+    if _real_cuda(device):
         return tensor.pin_memory().to(device, non_blocking=True)
     return tensor.to(device)
+
+
+def _real_cuda(device: torch.device) -> bool:
+    """Whether ``device`` takes CUDA's own paths (pinned memory, streams, events): not on a CPU
+    build, where tests/fake_device.py's tensors only say ``cuda``."""
+    return device.type == "cuda" and torch.backends.cuda.is_built()
 
 
 def _host_lengths(lengths) -> np.ndarray:
@@ -66,13 +72,32 @@ def _host_lengths(lengths) -> np.ndarray:
     return np.asarray(lengths, dtype=np.int64)
 
 
-class TorchCRFDecoder:
+class _DeviceDecoder:
+    """What a front end asks of a decoder on the device: ``launch`` (not ``decode``, which its
+    subclasses define) and the span tables it takes."""
+
+    on_device = True  # decoded where the emissions are
+
+    def decode(self, emissions: torch.Tensor, lengths, scores: bool):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    @staticmethod
+    def span_tables(reader) -> "SpanTables":
+        """A front end's ``SpanReader``, for ``launch``."""
+        return SpanTables(reader)
+
+    def launch(self, emissions: torch.Tensor, lengths, scores: bool, tables: Optional["SpanTables"] = None
+               ) -> "Launched":
+        """``decode``, with its spans found on the device (``tables``) and everything on its way
+        back to the host without waiting for it (``Launched.result()`` waits)."""
+        return Launched(self.decode(emissions, lengths, scores), scores, tables)
+
+
+class TorchCRFDecoder(_DeviceDecoder):
     """``TorchCRFDecoder(transitions, start, end, allowed, allowed_start, allowed_end)``: as
     ``CRFDecoder``, with tensors (or arrays) for scores and masks; everything is moved to
     ``device`` (default: that of ``transitions``). Methods take emissions on that device and
     lengths on the host, and return tensors on the device."""
-
-    on_device = True  # decoded where the emissions are (the front end then calls launch, not decode)
 
     def __init__(self, transitions, start, end, allowed=None, allowed_start=None, allowed_end=None,
                  device=None):
@@ -113,14 +138,6 @@ class TorchCRFDecoder:
     def decode(self, emissions: torch.Tensor, lengths, scores: bool) -> "TorchCRFDecoded":
         """One batch, decoded on the device; see ``textrnn.decoding.CRFDecoded``."""
         return TorchCRFDecoded(self, emissions, lengths, scores)
-
-    span_tables = staticmethod(lambda reader: SpanTables(reader))  # a front end's SpanReader, for launch
-
-    def launch(self, emissions: torch.Tensor, lengths, scores: bool, tables: Optional["SpanTables"] = None
-               ) -> "Launched":
-        """``decode``, with its spans found on the device (``tables``) and everything on its way
-        back to the host without waiting for it (``Launched.result()`` waits)."""
-        return Launched(self.decode(emissions, lengths, scores), scores, tables)
 
     # ------------------------------------------------------------------ Viterbi
     def viterbi(self, emissions: torch.Tensor, lengths) -> torch.Tensor:
@@ -230,10 +247,36 @@ class TorchCRFDecoder:
         return torch.exp((score + tail - log_z[rows]).clamp_max(0.0))
 
 
-class TorchCRFDecoded:
-    """A batch decoded on the device; ``paths`` and ``picked`` come back to the host (numpy) as
-    ``textrnn.decoding.CRFDecoded``'s when first read, the forward-backward scores stay on the
-    device."""
+class _DeviceDecoded:
+    """A batch decoded on the device: ``device_paths`` and ``device_picked`` there, ``paths`` and
+    ``picked`` on the host (numpy, as ``textrnn.decoding``'s) when first read, and span
+    probabilities for spans given on the host or (``device_span_values``) on the device."""
+
+    device_paths: torch.Tensor
+    device_picked: Optional[torch.Tensor]
+
+    @functools.cached_property
+    def paths(self) -> np.ndarray:
+        return self.device_paths.cpu().numpy()
+
+    @functools.cached_property
+    def picked(self) -> Optional[np.ndarray]:
+        return None if self.device_picked is None else self.device_picked.cpu().numpy()
+
+    def span_probabilities(self, rows: np.ndarray, starts: np.ndarray, ends: np.ndarray,
+                           extends: np.ndarray) -> List[float]:
+        device = self.device_paths.device
+        with torch.inference_mode():
+            return self.device_span_values(*(upload(x, device) for x in (rows, starts, ends, extends))).tolist()
+
+    def device_span_values(self, rows: torch.Tensor, starts: torch.Tensor, ends: torch.Tensor,
+                           extends: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
+        """``span_probabilities`` of spans given on the device: (spans,) float64 there."""
+        raise NotImplementedError
+
+
+class TorchCRFDecoded(_DeviceDecoded):
+    """``textrnn.decoding.CRFDecoded`` on the device; the forward-backward scores stay there."""
 
     def __init__(self, decoder: TorchCRFDecoder, emissions: torch.Tensor, lengths, scores: bool):
         self.decoder, self.emissions, self.lengths = decoder, emissions, _host_lengths(lengths)
@@ -246,45 +289,21 @@ class TorchCRFDecoded:
                 probs = decoder.marginals(self.state, self.lengths)  # (batch, seq, K)
                 self.device_picked = probs.gather(2, self.device_paths.unsqueeze(2)).squeeze(2)  # (batch, seq)
 
-    @functools.cached_property
-    def paths(self) -> np.ndarray:
-        return self.device_paths.cpu().numpy()
-
-    @functools.cached_property
-    def picked(self) -> Optional[np.ndarray]:
-        return None if self.device_picked is None else self.device_picked.cpu().numpy()
-
-    def span_probabilities(self, rows: np.ndarray, starts: np.ndarray, ends: np.ndarray,
-                           extends: np.ndarray) -> List[float]:
-        with torch.inference_mode():
-            return self.device_span_values(*_on_device(self.emissions.device, rows, starts, ends, extends)).tolist()
-
     def device_span_values(self, rows: torch.Tensor, starts: torch.Tensor, ends: torch.Tensor,
                            extends: torch.Tensor) -> torch.Tensor:
-        """``span_probabilities`` of spans given on the device: (spans,) float64 there."""
         assert self.state is not None
         return self.decoder.span_probabilities(self.emissions, self.lengths, self.state, self.device_paths,
                                                rows, starts, ends, extends)
 
 
-def _on_device(device, *arrays: np.ndarray) -> Tuple[torch.Tensor, ...]:
-    """Host arrays (the spans a front end found) as tensors on ``device``."""
-    return tuple(upload(x, device) for x in arrays)
-
-
-class TorchSoftmaxDecoder:
+class TorchSoftmaxDecoder(_DeviceDecoder):
     """Each token's best tag, on the device (a tagger without a CRF)."""
-
-    on_device = True  # decoded where the emissions are (the front end then calls launch, not decode)
 
     def decode(self, emissions: torch.Tensor, lengths, scores: bool) -> "TorchSoftmaxDecoded":
         return TorchSoftmaxDecoded(emissions, lengths, scores)
 
-    launch = TorchCRFDecoder.launch
-    span_tables = TorchCRFDecoder.__dict__["span_tables"]
 
-
-class TorchSoftmaxDecoded:
+class TorchSoftmaxDecoded(_DeviceDecoded):
     """``textrnn.decoding.SoftmaxDecoded`` on the device: a span's probability is the product of its
     tokens' probabilities (summed as logs: each is its token's largest, at least 1/K) times that
     of the next tag not continuing the span."""
@@ -298,17 +317,8 @@ class TorchSoftmaxDecoded:
                 self.probs = torch.softmax(emissions.double(), dim=2)  # (batch, seq, K)
                 self.device_picked = self.probs.gather(2, self.device_paths.unsqueeze(2)).squeeze(2)  # (batch, seq)
 
-    paths = TorchCRFDecoded.paths
-    picked = TorchCRFDecoded.picked
-
-    def span_probabilities(self, rows: np.ndarray, starts: np.ndarray, ends: np.ndarray,
-                           extends: np.ndarray) -> List[float]:
-        with torch.inference_mode():
-            return self.device_span_values(*_on_device(self.probs.device, rows, starts, ends, extends)).tolist()
-
     def device_span_values(self, rows: torch.Tensor, starts: torch.Tensor, ends: torch.Tensor,
                            extends: torch.Tensor) -> torch.Tensor:
-        """``span_probabilities`` of spans given on the device: (spans,) float64 there."""
         assert self.probs is not None
         probs = self.probs
         batch, seq, _ = probs.shape
@@ -377,7 +387,7 @@ class Launched:
                 tensors += [is_start, end, typ, values]
             self.copies = [t.to("cpu", non_blocking=True) for t in tensors]  # pinned, asynchronous on a GPU
             self.event = None
-            if device.type == "cuda" and torch.backends.cuda.is_built():
+            if _real_cuda(device):
                 self.event = torch.cuda.Event()
                 self.event.record(torch.cuda.current_stream(device))
         self.scores, self.tables = scores, tables

@@ -235,7 +235,7 @@ class Frontend:
         first = next(batches, None)
         threaded = self.overlap_network() if self.overlap is None else self.overlap
         second = next(batches, None) if first is not None and threaded else None
-        if second is None:  # serial: asked for, or a single batch (a thread pool costs ~0.2 ms)
+        if second is None:  # serial: asked for, or a single batch (a thread pool costs ~170 us)
             for indices, arrays in itertools.chain([first] if first is not None else [], batches):
                 yield indices, arrays, stage(arrays)
             return
