@@ -162,7 +162,8 @@ class Frontend:
     # whether a call runs one batch ahead of its Python: the network in a worker thread
     # (``network_batches``), or for a decoder on a GPU the next batch queued there before the last
     # one is read (``TaggerFrontend._decode_on_device``). None: the thread where
-    # ``overlap_network`` says it pays, serial on a device; True or False forces it
+    # ``overlap_network`` says it pays, serial on a device (on an H100 ahead was no faster: 23,082 against
+    # 23,556 sentences/s, docs/benchmarks.md); True or False forces it
     overlap: Optional[bool] = None
 
     def overlap_network(self) -> bool:

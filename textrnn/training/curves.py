@@ -31,14 +31,15 @@ def plot_learning_curves(output_dir, metric: str = "f1") -> Optional[Path]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    # the learning rate as steps: each record holds the rate of the steps since the one before
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.6), dpi=110)
     loss, dev, lr = axes
     if steps:
         loss.plot([r["step"] for r in steps], [r["train_loss"] for r in steps], lw=0.8, alpha=0.6,
                   label="every log interval")
-        lr.plot([r["step"] for r in steps], [r["lr"] for r in steps], lw=1.2)
+        lr.plot([r["step"] for r in steps], [r["lr"] for r in steps], lw=1.2, drawstyle="steps-pre")
     else:
-        lr.plot([r["step"] for r in evals], [r["lr"] for r in evals], marker="o", lw=1.2)
+        lr.plot([r["step"] for r in evals], [r["lr"] for r in evals], marker="o", lw=1.2, drawstyle="steps-pre")
     loss.plot([r["step"] for r in evals], [r["train_loss"] for r in evals], marker="o", lw=1.5,
               label="since the last evaluation")
     loss.set(title="training loss (per sentence)", xlabel="step")
