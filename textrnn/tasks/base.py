@@ -5,6 +5,7 @@ import contextlib
 import hashlib
 import logging
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence
 
@@ -230,9 +231,8 @@ def warn_unknown(kind: str, counts: Dict[str, int], where: str) -> None:
 def initial_embeddings(sentences: Sequence[Sequence[str]], embeddings: Optional[str], *,
                        extra_pretrained: int, lowercase: bool, word_dim: int, seed: int, min_freq: int = 1,
                        unicode_normalize: bool = False, embeddings_text: Optional[str] = None,
-                       freeze: bool = False, trust_pickle: bool = False):
-    """The word vocabulary and its initial vectors: (vocab, matrix or None, dim, trainable rows,
-    fastText subword settings for the config, and the n-gram table or None).
+                       freeze: bool = False, trust_pickle: bool = False) -> "InitialEmbeddings":
+    """The word vocabulary and its initial vectors (``InitialEmbeddings``).
 
     ``embeddings``: a vectors file (GloVe, word2vec, fastText), ``word2vec``/``fasttext`` to train
     them on ``sentences`` (plus the lines of ``embeddings_text``, unlabelled text of the same
@@ -243,7 +243,7 @@ def initial_embeddings(sentences: Sequence[Sequence[str]], embeddings: Optional[
     options = dict(lowercase=lowercase, unicode_normalize=unicode_normalize)
     vocab = WordVocab.build(sentences, min_freq=min_freq, **options)
     if embeddings in (None, "random"):
-        return vocab, None, word_dim, len(vocab), {}, None
+        return InitialEmbeddings(vocab, None, word_dim, len(vocab))
     from .. import embeddings as emb  # gensim is imported only when building from vectors
 
     training, normalised = {}, None
@@ -261,7 +261,25 @@ def initial_embeddings(sentences: Sequence[Sequence[str]], embeddings: Optional[
         subword_config = dict(subword_buckets=sub["bucket"], subword_min_n=sub["min_n"], subword_max_n=sub["max_n"])
         ngrams = torch.from_numpy(sub["vectors_ngrams"])
     trainable = 2 if freeze else table.num_trainable
-    return vocab, torch.from_numpy(table.matrix), table.matrix.shape[1], trainable, subword_config, ngrams
+    matrix = torch.from_numpy(table.matrix)
+    return InitialEmbeddings(vocab, matrix, matrix.shape[1], trainable, subword_config, ngrams)
+
+
+@dataclass
+class InitialEmbeddings:
+    """What ``initial_embeddings`` builds: the vocabulary, and the rows its embedding starts from."""
+
+    vocab: WordVocab
+    matrix: Optional[torch.Tensor]  # (V, D), the vocabulary's rows then extra frozen ones; None: random
+    dim: int
+    trainable: int  # the first rows, which train; the rest stay frozen
+    subwords: Dict[str, int] = field(default_factory=dict)  # fastText n-gram settings for the config
+    ngrams: Optional[torch.Tensor] = None  # (buckets, D) fastText n-gram rows
+
+    def config(self) -> Dict[str, int]:
+        """The model config's fields for these words."""
+        return dict(vocab_size=len(self.vocab), word_dim=self.dim, num_trainable_words=self.trainable,
+                    **self.subwords)
 
 
 class _Normalised:

@@ -141,7 +141,7 @@ def build_classifier(train, *, embeddings: Optional[str] = None, extra_pretraine
     names = (feature.feature if multi else feature).names
     counts = Counter(i for row in TokenStream(train, column) for i in (row if multi else [row]))
     labels = [name for i, name in enumerate(names) if counts[i]]
-    vocab, init, word_dim, num_trainable, subwords, ngrams = initial_embeddings(
+    words = initial_embeddings(
         sentences, embeddings, extra_pretrained=extra_pretrained, lowercase=lowercase, word_dim=word_dim,
         seed=seed, min_freq=min_freq, unicode_normalize=True, embeddings_text=embeddings_text,
         freeze=freeze_embeddings, trust_pickle=trust_pickle)
@@ -156,12 +156,11 @@ def build_classifier(train, *, embeddings: Optional[str] = None, extra_pretraine
         config["class_weights"] = balanced_class_weights([counts[names.index(n)] for n in labels],
                                                          len(train), multi)
     torch.manual_seed(seed)
-    cfg = ClassifierConfig(vocab_size=len(vocab), labels=tuple(labels), multi_label=multi,
-                           word_dim=word_dim, num_trainable_words=num_trainable, **subwords, **config)
-    model = BiRNNClassifier(cfg, init, ngrams, lexicon_init)
+    cfg = ClassifierConfig(labels=tuple(labels), multi_label=multi, **words.config(), **config)
+    model = BiRNNClassifier(cfg, words.matrix, words.ngrams, lexicon_init)
     if model.bigrams is not None:
         init_bigrams_(model.bigrams, bigram_init)
-    return TextClassifier(model, vocab, pairs, lex)
+    return TextClassifier(model, words.vocab, pairs, lex)
 
 
 def encode_for_training(clf: TextClassifier, dataset):

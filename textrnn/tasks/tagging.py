@@ -172,7 +172,7 @@ def build_tagger(train, *, embeddings: Optional[str] = None, extra_pretrained: i
     for row in TokenStream(train, "tags"):
         seen.update(row)
     labels = tag_schemes.sort_labels(names[i] for i in seen)
-    vocab, init, word_dim, num_trainable, subwords, ngrams = initial_embeddings(
+    words = initial_embeddings(
         sentences, embeddings, extra_pretrained=extra_pretrained, lowercase=lowercase, word_dim=word_dim,
         seed=seed, embeddings_text=embeddings_text, freeze=freeze_embeddings, trust_pickle=trust_pickle)
     chars = CharVocab.build(sentences) if config.get("char_encoder", "cnn") != "none" else None
@@ -184,13 +184,13 @@ def build_tagger(train, *, embeddings: Optional[str] = None, extra_pretrained: i
                                              vectors=lexicon_vectors, embeddings_text=embeddings_text, seed=seed)
     torch.manual_seed(seed)
     scheme = scheme or dataset_scheme(train) or tag_schemes.infer_scheme(labels)
-    tagger_config = TaggerConfig(vocab_size=len(vocab), labels=tuple(labels), word_dim=word_dim,
-                                 num_trainable_words=num_trainable, num_chars=len(chars) if chars else 0,
-                                 bigram_vocab_size=len(pairs) if pairs else 0, scheme=scheme, **subwords, **config)
-    model = BiRNNTagger(tagger_config, init, ngrams, lexicon_init)
+    tagger_config = TaggerConfig(labels=tuple(labels), num_chars=len(chars) if chars else 0,
+                                 bigram_vocab_size=len(pairs) if pairs else 0, scheme=scheme,
+                                 **words.config(), **config)
+    model = BiRNNTagger(tagger_config, words.matrix, words.ngrams, lexicon_init)
     if model.bigrams is not None:
         init_bigrams_(model.bigrams, bigram_init)
-    return SequenceTagger(model, vocab, chars, pairs, lex)
+    return SequenceTagger(model, words.vocab, chars, pairs, lex)
 
 
 def encode_for_training(tagger: SequenceTagger, dataset):
