@@ -187,6 +187,25 @@ def test_tagger_inference_on_device_equals_cpu(name, monkeypatch):
     assert decoded_on and all(d.type == "cuda" for d, _ in decoded_on)
 
 
+def test_on_apple_mps_the_host_decodes(monkeypatch):
+    """MPS has no float64 (pytorch#122602), which forward-backward needs: a model there decodes in
+    numpy on the host by default, and forcing device decoding says why it cannot."""
+    from textrnn.decoding import CRFDecoder
+    from textrnn.errors import ConfigError
+    from textrnn.utils import has_float64
+
+    assert not has_float64("mps") and has_float64("cuda:1") and has_float64(torch.device("cpu"))
+    tagger = make_tagger("lstm-crf-cnn")
+    monkeypatch.setattr(SequenceTagger, "device", property(lambda self: torch.device("mps")))
+    network, decoder = tagger.decoding()
+    assert isinstance(decoder, CRFDecoder) and network == tagger.emission_scores
+    tagger.device_decoding = True
+    with pytest.raises(ConfigError, match="float64 on the model's device, which mps lacks"):
+        tagger.decoding()
+    tagger.device_decoding = False
+    assert isinstance(tagger.decoding()[1], CRFDecoder)
+
+
 @pytest.mark.parametrize("overlap", [None, True])
 def test_on_a_cuda_build_results_are_read_only_after_their_event(overlap, monkeypatch):
     """decoding_torch's CUDA-only branch, which no CPU build takes: uploads pinned and

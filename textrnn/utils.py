@@ -7,7 +7,10 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Iterator, Union
+from typing import TYPE_CHECKING, Iterator, Union
+
+if TYPE_CHECKING:
+    import torch
 
 PathLike = Union[str, os.PathLike]
 
@@ -114,6 +117,13 @@ def resolve_device(device) -> "torch.device":
     if resolved.type == "mps" and not torch.backends.mps.is_available():
         raise ValueError("device 'mps' is not available on this machine (use 'cpu')")
     return resolved
+
+
+def has_float64(device) -> bool:
+    """Whether tensors on ``device`` can be float64: Apple's MPS has none (a known limit, pytorch#122602)."""
+    import torch
+
+    return torch.device(device).type != "mps"
 
 
 def setup_logging(verbose: bool = False) -> None:

@@ -138,8 +138,9 @@ class CRF(nn.Module):
         alphas, betas = scores if scores is not None else self.forward_backward(emissions, mask)
         lengths = mask.sum(dim=1).tolist()
         log_z = torch.logsumexp(alphas + betas, dim=2)[:, 0].tolist()  # (batch,): same at every position
-        al, be, em = (x.detach().double().cpu().numpy() for x in (alphas, betas, emissions))
-        tr, en = (x.detach().double().cpu().numpy() for x in (trans, end))
+        # to the host first: MPS has no float64
+        al, be, em = (x.detach().cpu().double().numpy() for x in (alphas, betas, emissions))
+        tr, en = (x.detach().cpu().double().numpy() for x in (trans, end))
         out = []
         for b, first, path, stop_not in spans:
             score = al[b, first, path[0]]

@@ -20,10 +20,11 @@ from ..frontend import TaggerFrontend
 from ..hub import BIGRAMS_NAME, CHARS_NAME, LEXICON_NAME, TOKENIZER_NAME
 from ..lexicon import Lexicon, load_model_lexicon
 from ..models.tagger import BiRNNTagger
-from ..errors import DataFormatError
+from ..errors import ConfigError, DataFormatError
 from ..modules.embedding import check_bigram_init, init_bigrams_
 from .base import (TaskModel, TokenStream, encode_dataset, initial_embeddings, label_index, lexicon_features,
                    padded, shard_map, warn_unknown)
+from ..utils import has_float64
 from ..vocab import BigramVocab, CharVocab, WordVocab
 
 
@@ -59,7 +60,8 @@ class SequenceTagger(TaskModel, TaggerFrontend):
         return {"tags": padded([it["tags"] for it in items], max(len(it["tags"]) for it in items))}
 
     # decode with torch on the model's device (True), in numpy on the host (False), or (None) with torch where
-    # the device is not the CPU: on the CPU numpy costs as much and gives the ONNX backend's scores bit for bit
+    # the device is not the CPU: on the CPU numpy costs as much and gives the ONNX backend's scores bit for bit.
+    # Not on Apple's MPS, which has no float64 for forward-backward: there the host decodes.
     device_decoding: Optional[bool] = None
 
     def emission_scores(self, arrays) -> np.ndarray:
@@ -72,7 +74,14 @@ class SequenceTagger(TaskModel, TaggerFrontend):
     def decoding(self):
         """On a GPU, the emissions stay there and are decoded there (``textrnn.decoding_torch``):
         only paths and probabilities come back to the host. On the CPU, the front end's numpy."""
-        on_device = self.device.type != "cpu" if self.device_decoding is None else self.device_decoding
+        device = self.device
+        if self.device_decoding is None:
+            on_device = device.type != "cpu" and has_float64(device)
+        elif self.device_decoding and not has_float64(device):
+            raise ConfigError(f"device_decoding=True decodes in float64 on the model's device, which {device.type} "
+                              "lacks; leave it None (the host decodes there)")
+        else:
+            on_device = self.device_decoding
         if not on_device:
             return super().decoding()
         from ..decoding_torch import TorchCRFDecoder, TorchSoftmaxDecoder

@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 from ..config import TrainingConfig
 from ..errors import ConfigError
 from . import checkpoints as ckpt
-from ..utils import atomic_write_text
+from ..utils import atomic_write_text, has_float64
 from .averaging import WeightAverage
 from .batching import BucketBatchSampler
 
@@ -276,7 +276,8 @@ class Trainer:
     def _evaluate(self, lr: float, end_of_epoch: bool) -> None:
         """Score dev, keep the best weights, log, and decide (the same on every process) whether to stop."""
         acc, c, s = self.accelerator, self.config, self.state
-        totals = torch.tensor([s.window["loss"], s.window["sentences"], s.window["tokens"]], dtype=torch.float64,
+        exact = torch.float64 if has_float64(acc.device) else torch.float32  # MPS: exact up to 2**24 tokens
+        totals = torch.tensor([s.window["loss"], s.window["sentences"], s.window["tokens"]], dtype=exact,
                               device=acc.device)
         if acc.num_processes > 1:
             totals = acc.reduce(totals, reduction="sum")
