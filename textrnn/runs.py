@@ -138,7 +138,7 @@ def _finish(task: str, model, result: TrainResult, scores, seconds, tests, train
                    device=device, mixed_precision=training.mixed_precision, output_dir=str(out))
     results["command"] = command or " ".join(["python"] + sys.argv)  # what to run to get these figures again
     atomic_write_text(out / "results.json", json.dumps(results, indent=2, ensure_ascii=False) + "\n")
-    curves = plot_learning_curves(out, training.metric)
+    curves = plot_learning_curves(out, training.metric, lr_steps=training.schedule != "linear")
     main_test = next(iter(scores.values()), None)
     write_model_card(out, HF_TASK[task], dataset=dataset,
                      metrics={k: main_test[k] for k in keys if k in main_test} if main_test else None,

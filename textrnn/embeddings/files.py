@@ -28,7 +28,6 @@ SUBWORD_BUCKETS_MAX = 1_000_000
 _FASTTEXT_MAGIC = (793712314).to_bytes(4, "little")
 
 
-
 def load_vectors(path: PathLike, format: str = "auto", *, cache: Optional[bool] = None,
                  cache_dir: Optional[PathLike] = None, trust_pickle: bool = False) -> Vectors:
     """Read a vectors file (GloVe, word2vec text or binary, fastText .vec or .bin, gensim native).

@@ -59,9 +59,9 @@ class SequenceTagger(TaskModel, TaggerFrontend):
             return {}
         return {"tags": padded([it["tags"] for it in items], max(len(it["tags"]) for it in items))}
 
-    # decode with torch on the model's device (True), in numpy on the host (False), or (None) with torch where
-    # the device is not the CPU: on the CPU numpy costs as much and gives the ONNX backend's scores bit for bit.
-    # Not on Apple's MPS, which has no float64 for forward-backward: there the host decodes.
+    # decode with torch on the model's device (True), in numpy on the host (False), or (None) with torch
+    # where the device is not the CPU: on the CPU numpy costs as much and gives the ONNX backend's scores
+    # bit for bit. Not on Apple's MPS, which has no float64 for forward-backward: there the host decodes.
     device_decoding: Optional[bool] = None
 
     def emission_scores(self, arrays) -> np.ndarray:
@@ -78,8 +78,8 @@ class SequenceTagger(TaskModel, TaggerFrontend):
         if self.device_decoding is None:
             on_device = device.type != "cpu" and has_float64(device)
         elif self.device_decoding and not has_float64(device):
-            raise ConfigError(f"device_decoding=True decodes in float64 on the model's device, which {device.type} "
-                              "lacks; leave it None (the host decodes there)")
+            raise ConfigError(f"device_decoding=True decodes in float64 on the model's device, which "
+                              f"{device.type} lacks; leave it None (the host decodes there)")
         else:
             on_device = self.device_decoding
         if not on_device:

@@ -17,9 +17,10 @@ def _read_jsonl(path: Path) -> List[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
-def plot_learning_curves(output_dir, metric: str = "f1") -> Optional[Path]:
+def plot_learning_curves(output_dir, metric: str = "f1", lr_steps: bool = True) -> Optional[Path]:
     """``learning_curves.png`` from the run's metrics.jsonl (evaluations) and steps.jsonl (losses);
-    None when the run logged nothing."""
+    None when the run logged nothing. ``lr_steps``: the schedule changes the rate now and then (per epoch,
+    at a plateau), so draw it as steps; False for a rate that changes every step (linear decay)."""
     from .trainer import METRICS_LOG, STEPS_LOG
 
     out = Path(output_dir)
@@ -31,15 +32,17 @@ def plot_learning_curves(output_dir, metric: str = "f1") -> Optional[Path]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    # the learning rate as steps: each record holds the rate of the steps since the one before
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.6), dpi=110)
     loss, dev, lr = axes
+    # a record holds the rate of its own step, the last of its interval: a stepwise rate is drawn flat over
+    # each interval at the rate the interval ended with (a change inside one shows at most one interval early)
+    style = dict(lw=1.2, drawstyle="steps-pre" if lr_steps else "default")
     if steps:
         loss.plot([r["step"] for r in steps], [r["train_loss"] for r in steps], lw=0.8, alpha=0.6,
                   label="every log interval")
-        lr.plot([r["step"] for r in steps], [r["lr"] for r in steps], lw=1.2, drawstyle="steps-pre")
+        lr.plot([r["step"] for r in steps], [r["lr"] for r in steps], **style)
     else:
-        lr.plot([r["step"] for r in evals], [r["lr"] for r in evals], marker="o", lw=1.2, drawstyle="steps-pre")
+        lr.plot([r["step"] for r in evals], [r["lr"] for r in evals], marker="o", **style)
     loss.plot([r["step"] for r in evals], [r["train_loss"] for r in evals], marker="o", lw=1.5,
               label="since the last evaluation")
     loss.set(title="training loss (per sentence)", xlabel="step")
