@@ -12,6 +12,7 @@ import threading
 import pytest
 import torch
 from torch.nn.utils.rnn import pack_padded_sequence
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from textrnn import pipeline
 from textrnn.tasks.classification import TextClassifier, build_classifier
@@ -366,3 +367,41 @@ def test_a_device_model_is_an_ordinary_cpu_model_again_after_the_block():
     assert tagger.predict(SENTENCES, with_scores=True) == before
     assert (torch.cuda.is_available, torch.cuda.device_count) == (is_available, device_count)  # restored
     assert torch.__future__.get_overwrite_module_params_on_conversion() is False
+
+
+class _Float64Ops(TorchDispatchMode):
+    """Records every op whose output is a float64 tensor."""
+
+    def __init__(self):
+        super().__init__()
+        self.ops = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        outputs = out if isinstance(out, (tuple, list)) else [out]
+        self.ops += [str(func) for t in outputs if isinstance(t, torch.Tensor) and t.dtype == torch.float64]
+        return out
+
+
+def test_training_and_host_decoding_make_no_float64_tensor_where_the_device_has_none(tmp_path, monkeypatch):
+    """What a run on Apple's MPS meets: with ``has_float64`` False (as there), training (evaluations,
+    the weight average, checkpoints) and prediction decoded on the host make no float64 torch tensor;
+    on MPS each would crash. Here every tensor is on the CPU, so a float64 tensor kept on the host
+    on purpose would fail this too: such code should say so, and be left out of the check."""
+    from textrnn.config import TrainingConfig
+    from textrnn.tasks.classification import train_classifier
+    from textrnn.tasks.tagging import train_tagger
+
+    config = TrainingConfig(max_epochs=2, batch_size=2, seed=1, average_decay=0.9)
+    tagger, (clf, _) = make_tagger("lstm-crf-cnn"), make_classifier("lstm-max")
+    for has in (True, False):
+        monkeypatch.setattr("textrnn.training.trainer.has_float64", lambda device, has=has: has)
+        with _Float64Ops() as seen:
+            train_tagger(tagger, tagging_dataset(), tagging_dataset(), config, output_dir=tmp_path / f"t{has}")
+            train_classifier(clf, classification_dataset(), classification_dataset(),
+                             config.replace(metric="accuracy"), output_dir=tmp_path / f"c{has}")
+            tagger.device_decoding = False
+            tagger.predict_entities(SENTENCES, batch_size=3)
+            clf.predict(TEXTS, batch_size=2)
+        # where float64 exists, the loss totals are summed in it (the check sees them)
+        assert bool(seen.ops) == has, seen.ops
