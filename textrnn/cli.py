@@ -207,6 +207,7 @@ def _add_serve_parser(commands) -> None:
     sv.add_argument("--threads", type=int, help="the model's CPU threads, torch's or onnxruntime's (default: "
                     "the library's choice; on 2 cores, 1 served most with torch, see docs/benchmarks.md)")
     sv.add_argument("--precision", choices=("fp32", "bf16"), default="fp32")
+    sv.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... (the torch backend; default %(default)s)")
     _add_runtime_args(sv)
 
 
@@ -336,7 +337,7 @@ def cmd_serve(args) -> None:
     settings = ServeSettings(args.max_batch_size, args.max_wait_ms, args.max_body_bytes, args.max_input_chars,
                              args.threads)
     served = ServedModel(args.model, precision=args.precision, backend=args.backend, quantize=args.quantize,
-                         threads=args.threads)
+                         threads=args.threads, device=args.device)
     run(served, args.host, args.port, settings)
 
 

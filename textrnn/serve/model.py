@@ -17,11 +17,12 @@ FORWARD_BATCH = 32
 
 class ServedModel:
     """``run(texts, params)`` -> one Inference-API answer per text; called in the worker thread only.
-    ``threads``: onnxruntime's threads, where the model runs there."""
+    ``threads``: onnxruntime's threads, where the model runs there. ``device``: where a torch model
+    runs ("cpu", "cuda", "cuda:1", an int GPU index; the onnx backend runs on the CPU)."""
 
     def __init__(self, name_or_path: str, revision: Optional[str] = None, precision: str = "fp32",
                  backend: Optional[str] = None, quantize: Optional[str] = None,
-                 threads: Optional[int] = None):
+                 threads: Optional[int] = None, device=None):
         from ..hub import resolve_folder
         from ..pipelines import pipeline
         from ..tasks import load_model
@@ -30,10 +31,11 @@ class ServedModel:
         self.folder = resolve_folder(name_or_path, revision)
         from ..export.runtime import OnnxBackend
 
-        self.model = load_model(self.folder, backend=backend, quantize=quantize, threads=threads)
+        self.model = load_model(self.folder, device=device, backend=backend, quantize=quantize, threads=threads)
         # onnxruntime's session took ``threads`` above; torch's are set in the thread that runs the
         # model (create_app's ServeSettings.threads)
         self.on_onnx = isinstance(self.model, OnnxBackend)
+        self.device = "cpu" if self.on_onnx else str(self.model.device)
         config = self.model.config
         self.is_tagger = config.architecture.startswith("birnn-tagger")
         self.task = TOKEN_CLASSIFICATION if self.is_tagger else TEXT_CLASSIFICATION
@@ -65,7 +67,8 @@ class ServedModel:
         config = json.loads((self.folder / "config.json").read_text(encoding="utf-8"))
         labels = list(self.model.config.labels)
         out: Dict[str, Any] = {"model": self.name, "task": self.task, "architecture": config["architecture"],
-                               "labels": labels}
+                               "labels": labels, "device": self.device,
+                               "backend": "onnx" if self.on_onnx else "torch"}
         if self.is_tagger:
             out["entity_types"] = sorted({label[2:] for label in labels if label != "O"})
             out["scheme"] = self.model.config.scheme
