@@ -5,6 +5,7 @@ wherever an op combines them with CPU tensors. Issue 9: ``predict(..., with_scor
 gather index on the host and crashed on a GPU, while every CPU test passed. Where a real GPU is
 present, the same checks also run on it (``*_on_real_cuda``).
 """
+import contextlib
 import dataclasses
 import json
 import threading
@@ -324,6 +325,23 @@ def test_classifier_inference_on_real_cuda(name):
     clf, outputs = make_classifier(name)
     expected = outputs(clf)
     assert_outputs_close(on_real_device(clf, outputs, CLASSIFIERS[name][3]), expected, 1e-3, rel_tol=1e-3)
+
+
+@pytest.mark.parametrize("where", ["fake", pytest.param("real", marks=real_cuda)])
+def test_a_served_model_on_a_gpu_answers_as_on_the_cpu(where, tmp_path):
+    """``textrnn serve --device cuda``'s model (``ServedModel`` loads without FastAPI, so this runs on
+    a GPU machine that lacks it): the same entities as on the CPU, scores to TF32's rounding."""
+    from textrnn.serve.model import ServedModel
+
+    folder = make_tagger("lstm-crf-cnn").save_pretrained(tmp_path / "ner")
+    params = {"aggregation_strategy": "simple"}
+    expected = ServedModel(str(folder)).run(TEXTS, params)
+    assert sum(map(len, expected)) > 0, "the check needs predicted entities"
+    with fake_cuda() if where == "fake" else contextlib.nullcontext():
+        served = ServedModel(str(folder), device="cuda")
+        got = served.run(TEXTS, params)
+        assert served.info()["device"] == "cuda:0" and served.model.device == torch.device("cuda", 0)
+    assert_outputs_close(got, expected, 1e-3, rel_tol=1e-3)
 
 
 def test_the_command_line_on_a_device(tmp_path, capsys):
