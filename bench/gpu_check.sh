@@ -2,8 +2,8 @@
 # Every check that needs a GPU, in one call (time on a lent GPU machine is short). From the project
 # root of the GPU machine, after ../shared/device/prepare.sh here:
 #   source .device-carry/env.sh; bash bench/gpu_check.sh        # writes into $OUT (or /tmp/gpu-out)
-# 1. tests/test_cuda.py and tests/test_device.py's real-CUDA cases: inference on cuda equals the CPU (the served model
-#    too); bf16 training.
+# 1. tests/test_cuda.py and tests/test_device.py's real-CUDA cases: inference on cuda equals the CPU
+#    (the served model too); bf16 training.
 # 2. The CoNLL-2003 recipe with --preset gpu for at most 2 minutes of training (GloVe cut to fit).
 # 3. bench/ner_speed.py on the GPU (training tokens/s, predict and predict_entities sentences/s).
 # 4. bench/pipeline_speed.py on the GPU: raw text to entity dicts with span scores, the CRF decoded on the
