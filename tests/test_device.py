@@ -330,18 +330,24 @@ def test_classifier_inference_on_real_cuda(name):
 @pytest.mark.parametrize("where", ["fake", pytest.param("real", marks=real_cuda)])
 def test_a_served_model_on_a_gpu_answers_as_on_the_cpu(where, tmp_path):
     """``textrnn serve --device cuda``'s model (``ServedModel`` loads without FastAPI, so this runs on
-    a GPU machine that lacks it): the same entities as on the CPU, scores to TF32's rounding."""
+    a GPU machine that lacks it): the same entities as on the CPU, scores equal to rounding on the
+    fake device and to TF32's on a real one; /info says where it runs."""
     from textrnn.serve.model import ServedModel
 
     folder = make_tagger("lstm-crf-cnn").save_pretrained(tmp_path / "ner")
     params = {"aggregation_strategy": "simple"}
-    expected = ServedModel(str(folder)).run(TEXTS, params)
+    on_cpu = ServedModel(str(folder))
+    expected = on_cpu.run(TEXTS, params)
     assert sum(map(len, expected)) > 0, "the check needs predicted entities"
+    assert on_cpu.info()["device"] == "cpu"
     with fake_cuda() if where == "fake" else contextlib.nullcontext():
         served = ServedModel(str(folder), device="cuda")
         got = served.run(TEXTS, params)
-        assert served.info()["device"] == "cuda:0" and served.model.device == torch.device("cuda", 0)
-    assert_outputs_close(got, expected, 1e-3, rel_tol=1e-3)
+        info = served.info()
+        assert info["device"] == "cuda:0" and served.model.device == torch.device("cuda", 0)
+    assert info["backend"] == "torch"
+    tol = 1e-12 if where == "fake" else 1e-3
+    assert_outputs_close(got, expected, tol, rel_tol=tol)
 
 
 def test_the_command_line_on_a_device(tmp_path, capsys):

@@ -248,24 +248,6 @@ def test_serve_command_refuses_a_missing_model_clearly(tmp_path, capsys):
     assert err.startswith("textrnn serve: error:") and "missing" in err and "Traceback" not in err
 
 
-def test_a_served_model_on_a_device_answers_as_on_the_cpu(ner_folder, ner_model):
-    """``textrnn serve --device cuda``: the model and its decoding on the (fake) GPU, the same
-    answers as on the CPU, and /info says where it runs."""
-    from tests.fake_device import fake_cuda
-
-    params = {"aggregation_strategy": "simple"}
-    expected = ner_model.run(SENTENCES, params)
-    with fake_cuda():
-        on_gpu = ServedModel(str(ner_folder), device="cuda")
-        got = on_gpu.run(SENTENCES, params)
-        info = on_gpu.info()
-    assert on_gpu.model.device == torch.device("cuda", 0) and info["device"] == "cuda:0"
-    assert info["backend"] == "torch" and ner_model.info()["device"] == "cpu"
-    assert [[e["word"] for e in r] for r in got] == [[e["word"] for e in r] for r in expected]
-    for g, e in zip(got, expected):
-        assert [a["score"] for a in g] == pytest.approx([b["score"] for b in e], abs=1e-6)
-
-
 @pytest.mark.parametrize("flags, expected", [
     (["--device", "cuda:99"], "is not available"),
     (["--backend", "onnx", "--device", "cuda"], "the onnx backend runs on the CPU"),

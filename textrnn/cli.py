@@ -112,7 +112,6 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
                     help="bf16: bfloat16 inference, about twice as fast on CPUs with AVX-512 BF16")
     _add_runtime_args(ev)
-    ev.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... (default %(default)s)")
     _add_data_args(ev, "any")
 
     pr = commands.add_parser("predict", help="tag or classify raw text lines; writes JSON lines")
@@ -123,7 +122,6 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--top-k", type=int, default=1, help="classification: how many labels (0 = all)")
     pr.add_argument("--precision", choices=("fp32", "bf16"), default="fp32", help="as for evaluate")
     _add_runtime_args(pr)
-    pr.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... (default %(default)s)")
 
     ex = commands.add_parser("export", help="export a model to ONNX, to run on onnxruntime without torch")
     ex.add_argument("model", help="model folder or hub id")
@@ -170,6 +168,7 @@ def _add_runtime_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--backend", choices=("torch", "onnx"),
                    help="onnx: run on onnxruntime (default: onnx for an exported folder, else torch)")
     p.add_argument("--quantize", choices=("int8",), help="int8 weights on onnxruntime (implies --backend onnx)")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... (the torch backend; default %(default)s)")
 
 
 def _load(args):
@@ -207,7 +206,6 @@ def _add_serve_parser(commands) -> None:
     sv.add_argument("--threads", type=int, help="the model's CPU threads, torch's or onnxruntime's (default: "
                     "the library's choice; on 2 cores, 1 served most with torch, see docs/benchmarks.md)")
     sv.add_argument("--precision", choices=("fp32", "bf16"), default="fp32")
-    sv.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... (the torch backend; default %(default)s)")
     _add_runtime_args(sv)
 
 
